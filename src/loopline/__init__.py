@@ -1,0 +1,44 @@
+"""loopline: the whole life of a production ML model as one loop.
+
+Frame the problem once (:mod:`loopline.spec`), build leakage-free data (:mod:`loopline.data`),
+beat honest baselines (:mod:`loopline.models`), evaluate with calibration and slices
+(:mod:`loopline.evaluation`), version everything (:mod:`loopline.registry`).
+"""
+
+from __future__ import annotations
+
+from loopline._errors import (
+    DataError,
+    EvaluationError,
+    EventLogError,
+    ExperimentError,
+    FeatureError,
+    IntegrityError,
+    LooplineError,
+    MissingExtraError,
+    ModelError,
+    RegistryError,
+    SpecError,
+    WorkspaceError,
+)
+from loopline._progress import SILENT, Progress
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SILENT",
+    "DataError",
+    "EvaluationError",
+    "EventLogError",
+    "ExperimentError",
+    "FeatureError",
+    "IntegrityError",
+    "LooplineError",
+    "MissingExtraError",
+    "ModelError",
+    "Progress",
+    "RegistryError",
+    "SpecError",
+    "WorkspaceError",
+    "__version__",
+]

@@ -1,0 +1,63 @@
+"""The error hierarchy.
+
+Every error loopline raises on purpose derives from :class:`LooplineError` and reads like a fix:
+what went wrong, where (file, key path, column), what was expected, what was given, and what to do.
+Stage errors also inherit the matching built-in so callers can catch them either way. The CLI prints
+these without a traceback and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class LooplineError(Exception):
+    """Base class of every error loopline raises deliberately."""
+
+
+class SpecError(LooplineError, ValueError):
+    """``loopline.yaml`` is missing, malformed or inconsistent."""
+
+
+class WorkspaceError(LooplineError, ValueError):
+    """The workspace or a ``LOOPLINE_*`` setting is unusable."""
+
+
+class DataError(LooplineError, ValueError):
+    """Input data cannot be read or does not fit the spec."""
+
+
+class FeatureError(LooplineError, ValueError):
+    """Feature preprocessing cannot be built or applied."""
+
+
+class ModelError(LooplineError, ValueError):
+    """A model cannot be trained, saved or loaded."""
+
+
+class IntegrityError(ModelError):
+    """A stored artifact does not match its recorded checksum."""
+
+
+class EvaluationError(LooplineError, ValueError):
+    """A metric or evaluation cannot be computed from the given inputs."""
+
+
+class RegistryError(LooplineError, ValueError):
+    """The registry refused an operation (unknown model, version or alias)."""
+
+
+class EventLogError(LooplineError, ValueError):
+    """Event records do not follow the event-log contract."""
+
+
+class ExperimentError(LooplineError, ValueError):
+    """An experiment cannot be designed or analysed from the given inputs."""
+
+
+class MissingExtraError(LooplineError, ImportError):
+    """An optional dependency is needed; the message says which ``pip install`` fixes it."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package '{module}'. "
+            f"Install it with: pip install 'loopline[{extra}]'"
+        )

@@ -1,0 +1,26 @@
+"""The event log: exposures, feedback and assignments as append-only Parquet segments by UTC date.
+
+Serving and the simulator write it; experiments, monitoring and retraining read it through DuckDB.
+The contract columns of each kind are in :data:`SCHEMAS`; writers may add columns, never drop or
+retype these.
+"""
+
+from __future__ import annotations
+
+from loopline.events._conform import KINDS, EventKind, conform
+from loopline.events._log import EventLog
+from loopline.events._schema import ASSIGNMENT, EXPOSURE, FEEDBACK, SCHEMAS, TS
+from loopline.events._writer import EventWriter
+
+__all__ = [
+    "ASSIGNMENT",
+    "EXPOSURE",
+    "FEEDBACK",
+    "KINDS",
+    "SCHEMAS",
+    "TS",
+    "EventKind",
+    "EventLog",
+    "EventWriter",
+    "conform",
+]

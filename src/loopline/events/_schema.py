@@ -1,0 +1,45 @@
+"""The event-log contract: the columns of exposure, feedback and assignment records.
+
+Every record carries ``ts`` (UTC) and ``deployment``. Writers may add columns (inline feature
+values, for instance) but never drop or retype these.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+EXPOSURE = pa.schema([
+    ("ts", TS),
+    ("deployment", pa.string()),
+    ("request_id", pa.string()),
+    ("unit_id", pa.string()),
+    ("item_id", pa.string()),
+    ("arm", pa.string()),
+    ("model_version", pa.string()),
+    ("score", pa.float64()),
+    ("served", pa.bool_()),
+    ("position", pa.int32()),
+    ("latency_ms", pa.float64()),
+])
+
+FEEDBACK = pa.schema([
+    ("ts", TS),
+    ("deployment", pa.string()),
+    ("request_id", pa.string()),
+    ("unit_id", pa.string()),
+    ("item_id", pa.string()),
+    ("event", pa.string()),
+    ("value", pa.float64()),
+])
+
+ASSIGNMENT = pa.schema([
+    ("ts", TS),
+    ("deployment", pa.string()),
+    ("experiment", pa.string()),
+    ("unit_id", pa.string()),
+    ("arm", pa.string()),
+])
+
+SCHEMAS: dict[str, pa.Schema] = {"exposures": EXPOSURE, "feedback": FEEDBACK, "assignments": ASSIGNMENT}

@@ -1,0 +1,94 @@
+"""Parquet segments: one table per UTC date, written atomically (temporary file, fsync, rename).
+
+A segment lives at ``<root>/<kind>/date=YYYY-MM-DD/part-<write time>-<uuid>.parquet``. It is written
+to a hidden ``.part-....parquet.tmp`` file in the same folder, flushed to disk, then renamed over its
+final name, and the folder is synced, so a reader (or a crash) sees either the whole segment or none
+of it. Names sort by write time, so listing a folder gives the segments in the order they were written.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DATE_PREFIX = "date="
+_US_PER_DAY = 86_400_000_000
+
+
+def split_by_date(table: pa.Table) -> list[tuple[date, pa.Table]]:
+    """The rows of ``table`` grouped by the UTC date of ``ts`` (a ``timestamp[us, UTC]`` column).
+
+    Row order is kept within each date; dates come out in increasing order.
+    """
+    if table.num_rows == 0:
+        return []
+    micros = table.column("ts").cast(pa.int64()).to_numpy()
+    days = micros // _US_PER_DAY
+    first, last = int(days.min()), int(days.max())
+    epoch = date(1970, 1, 1).toordinal()
+    if first == last:
+        return [(date.fromordinal(epoch + first), table)]
+    order = np.argsort(days, kind="stable")
+    sorted_days = days[order]
+    bounds = np.flatnonzero(np.diff(sorted_days)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(order)]])
+    return [
+        (date.fromordinal(epoch + int(sorted_days[s])), table.take(pa.array(order[s:e])))
+        for s, e in zip(starts, ends, strict=True)
+    ]
+
+
+def partition_dir(kind_dir: Path, day: date) -> Path:
+    return kind_dir / f"{DATE_PREFIX}{day.isoformat()}"
+
+
+def partition_date(folder: Path) -> date | None:
+    """The date of a ``date=YYYY-MM-DD`` folder, or None for anything else."""
+    if not folder.name.startswith(DATE_PREFIX):
+        return None
+    try:
+        return date.fromisoformat(folder.name[len(DATE_PREFIX):])
+    except ValueError:
+        return None
+
+
+def write_segment(folder: Path, table: pa.Table) -> Path:
+    """Write ``table`` as a new segment in ``folder`` atomically; return its path."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        _sync_dir(folder.parent)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    final = folder / f"part-{stamp}-{uuid.uuid4().hex}.parquet"
+    temporary = folder / f".{final.name}.tmp"
+    try:
+        with open(temporary, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_dir(folder)
+    return final
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make the rename itself durable (a no-op where folders cannot be opened, as on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

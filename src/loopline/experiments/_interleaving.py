@@ -1,0 +1,133 @@
+"""Team-draft interleaving (Radlinski, Kurup and Joachims, CIKM 2008) and its preference test.
+
+Two rankers' lists are merged like captains picking teams: the team with fewer picks so far (a coin
+flip on ties) adds its highest-ranked item not yet shown. Each click credits the team that placed the
+clicked item; per query the team with more clicked items wins (equal counts are a tie). The
+preference ``delta = (wins_A - wins_B) / queries`` has a normal interval from the per-query scores
+(+1, -1, 0), and the sign test ``binomtest(wins_A, wins_A + wins_B, 0.5)`` ignores ties.
+
+>>> import numpy as np
+>>> team_draft(["a", "b", "c", "d"], ["b", "e", "a", "f"], np.random.default_rng(0))
+(('b', 'a', 'c', 'e', 'd'), ('B', 'A', 'A', 'B', 'A'))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+from scipy import stats
+
+from loopline._errors import ExperimentError
+from loopline.experiments import _checks
+from loopline.experiments._result import ResultDict
+
+Team = Literal["A", "B"]
+Outcome = Literal["A", "B", "tie"]
+Item = TypeVar("Item", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class InterleavingResult(ResultDict):
+    """Wins per ranker over queries, the preference ``delta`` with its interval, and the sign test."""
+
+    queries: int
+    wins_a: int
+    wins_b: int
+    ties: int
+    delta: float
+    delta_se: float
+    delta_ci: tuple[float, float]
+    p_value: float
+    alpha: float
+    preferred: Literal["A", "B"] | None
+
+
+def team_draft(ranking_a: Sequence[Item], ranking_b: Sequence[Item], rng: np.random.Generator, *,
+               length: int | None = None) -> tuple[tuple[Item, ...], tuple[Team, ...]]:
+    """Interleave two rankings; returns the shown items and the team (``'A'``/``'B'``) of each position.
+
+    Follows the paper's loop: it stops when either ranking has no unshown item left (or at ``length``).
+    """
+    if length is not None and length < 0:
+        raise ExperimentError(f"length: expected a non-negative number of positions, got {length}.")
+    shown: list[Item] = []
+    teams: list[Team] = []
+    seen: set[Item] = set()
+    picks = {"A": 0, "B": 0}
+    next_index = {"A": 0, "B": 0}
+    rankings: dict[Team, Sequence[Item]] = {"A": ranking_a, "B": ranking_b}
+
+    def advance(team: Team) -> bool:
+        ranking = rankings[team]
+        while next_index[team] < len(ranking) and ranking[next_index[team]] in seen:
+            next_index[team] += 1
+        return next_index[team] < len(ranking)
+
+    limit = math.inf if length is None else length
+    while len(shown) < limit and advance("A") and advance("B"):
+        fewer_a = picks["A"] < picks["B"] or (picks["A"] == picks["B"] and rng.random() < 0.5)
+        team: Team = "A" if fewer_a else "B"
+        item = rankings[team][next_index[team]]
+        shown.append(item)
+        seen.add(item)
+        teams.append(team)
+        picks[team] += 1
+    return tuple(shown), tuple(teams)
+
+
+def credit(teams: Sequence[str], clicked_positions: Iterable[int]) -> Outcome:
+    """Which team won one query: the one whose items got more clicks (0-based positions), else ``'tie'``.
+
+    >>> credit(("A", "B", "A"), [0, 2])
+    'A'
+    """
+    clicks = {"A": 0, "B": 0}
+    for position in set(clicked_positions):
+        if not 0 <= position < len(teams):
+            raise ExperimentError(
+                f"clicked position {position} is outside the interleaved list of {len(teams)} items; "
+                "positions are 0-based indices into the list team_draft returned."
+            )
+        team = teams[position]
+        if team not in clicks:
+            raise ExperimentError(f"teams: expected 'A' or 'B' at position {position}, got {team!r}.")
+        clicks[team] += 1
+    if clicks["A"] == clicks["B"]:
+        return "tie"
+    return "A" if clicks["A"] > clicks["B"] else "B"
+
+
+def preference_test(outcomes: Iterable[str], *, alpha: float = 0.05) -> InterleavingResult:
+    """Aggregate per-query outcomes into the preference for A over B, its interval and the sign test.
+
+    >>> preference_test(["A"] * 30 + ["B"] * 10 + ["tie"] * 60).preferred
+    'A'
+    """
+    _checks.probability(alpha, name="alpha")
+    counts = {"A": 0, "B": 0, "tie": 0}
+    for outcome in outcomes:
+        if outcome not in counts:
+            raise ExperimentError(f"outcomes: expected 'A', 'B' or 'tie' per query, got {outcome!r}.")
+        counts[outcome] += 1
+    queries = sum(counts.values())
+    if queries == 0:
+        raise ExperimentError("outcomes: no queries; run interleaved queries and credit their clicks first.")
+    wins_a, wins_b = counts["A"], counts["B"]
+    delta = (wins_a - wins_b) / queries
+    # Plug-in variance of the per-query score s in {+1, -1, 0}: E[s^2] - E[s]^2.
+    variance = max((wins_a + wins_b) / queries - delta * delta, 0.0)
+    se = math.sqrt(variance / queries)
+    z = float(stats.norm.isf(alpha / 2))
+    decided = wins_a + wins_b
+    p_value = float(stats.binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0
+    preferred: Literal["A", "B"] | None = None
+    if p_value < alpha:
+        preferred = "A" if wins_a > wins_b else "B"
+    return InterleavingResult(
+        queries=queries, wins_a=wins_a, wins_b=wins_b, ties=counts["tie"], delta=delta, delta_se=se,
+        delta_ci=(delta - z * se, delta + z * se), p_value=p_value, alpha=float(alpha), preferred=preferred,
+    )

@@ -1,0 +1,154 @@
+"""``Registry``: runs, model versions, aliases and their history, over the workspace's metadata database."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+
+from loopline._errors import RegistryError, WorkspaceError
+from loopline.registry import _aliases, _runs
+from loopline.registry._engine import create_registry_engine, read_connection
+from loopline.registry._lookup import fetch_versions, model_names, require_model, resolve
+from loopline.registry._migrate import upgrade
+from loopline.registry._schema import model_versions
+from loopline.registry._types import AliasChange, ModelVersion, Run
+from loopline.registry._versions import register
+from loopline.workspace import ENV_DB_URL, Workspace
+
+if TYPE_CHECKING:
+    from loopline.models._types import TrainedModel
+
+
+class Registry:
+    """The model registry of a workspace.
+
+    Opening it connects to the metadata database (``workspace.db_url``: the workspace's SQLite file,
+    or PostgreSQL) and upgrades its schema to the newest migration. Artifacts are stored under
+    ``workspace.artifact_root / "models" / <name> / <uuid>``. Every method is one transaction, safe
+    to call from several processes at once.
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._engine = create_registry_engine(workspace.db_url.reveal())
+        try:
+            upgrade(self._engine)
+        except sa.exc.OperationalError as exc:
+            reason = (str(exc.orig).strip().splitlines() or ["no reason given"])[0]
+            raise WorkspaceError(
+                f"cannot open the metadata database {workspace.db_url} ({reason}). Check {ENV_DB_URL}, that the "
+                "server is running and the file or database is writable."
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Registry(db={str(self.workspace.db_url)!r}, artifacts={str(self.workspace.artifact_root)!r})"
+
+    # runs ---------------------------------------------------------------------------------------
+
+    def start_run(self, *, spec_name: str, spec_hash: str, data_fingerprint: str, params: dict[str, Any],
+                  code_version: str) -> Run:
+        """Record the start of a training run; register its model versions with the returned ``run_id``."""
+        return _runs.start_run(self._engine, spec_name=spec_name, spec_hash=spec_hash,
+                               data_fingerprint=data_fingerprint, params=params, code_version=code_version)
+
+    def finish_run(self, run_id: str, *, status: Literal["finished", "failed"],
+                   metrics: dict[str, dict[str, float]], timings: dict[str, float], error: str | None = None) -> Run:
+        """Close a running run with its outcome (split -> metric -> value) and timings in seconds."""
+        return _runs.finish_run(self._engine, run_id, status=status, metrics=metrics, timings=timings, error=error)
+
+    def get_run(self, run_id: str) -> Run:
+        return _runs.get_run(self._engine, run_id)
+
+    def runs(self, limit: int = 50) -> list[Run]:
+        """The latest ``limit`` runs, newest first."""
+        return _runs.list_runs(self._engine, limit)
+
+    # versions -----------------------------------------------------------------------------------
+
+    def register_model(self, *, name: str, run_id: str, artifact_dir: Path, sha256: str, family: str, task: str,
+                       features: list[str], metrics: dict[str, dict[str, float]], baselines_beaten: list[str],
+                       spec_hash: str, data_fingerprint: str, code_version: str, profile: dict[str, Any] | None,
+                       report_path: str | None = None, card_context: dict[str, Any] | None = None) -> ModelVersion:
+        """Store the saved model in ``artifact_dir`` as the next version of ``name``.
+
+        The folder is copied under the artifact root, its ``model.json`` checked against ``sha256``
+        (:class:`~loopline.IntegrityError` otherwise), ``MODEL_CARD.md`` written into it, and the
+        version row inserted with the next free number (1, 2, 3, ...).
+        """
+        return register(
+            self._engine, self.workspace.artifact_root / "models", name=name, run_id=run_id,
+            artifact_dir=artifact_dir, sha256=sha256, family=family, task=task, features=features, metrics=metrics,
+            baselines_beaten=baselines_beaten, spec_hash=spec_hash, data_fingerprint=data_fingerprint,
+            code_version=code_version, profile=profile, report_path=report_path, card_context=card_context,
+        )
+
+    def get_version(self, name: str, version: int | str) -> ModelVersion:
+        """One version, by number (``3``, ``"3"``, ``"v3"``) or alias (``"champion"``)."""
+        with read_connection(self._engine) as conn:
+            number = resolve(conn, name, version)
+            return fetch_versions(conn, name, number)[0]
+
+    def list_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version (of one model, or of all), ordered by model name and version number."""
+        with read_connection(self._engine) as conn:
+            if name is not None:
+                require_model(conn, name)
+            return fetch_versions(conn, name)
+
+    def list_models(self) -> list[str]:
+        """Names of the registered models, sorted."""
+        with read_connection(self._engine) as conn:
+            return model_names(conn)
+
+    def profile(self, name: str, version: int | str) -> dict[str, Any] | None:
+        """The reference profile recorded with a version (what monitoring compares live data against)."""
+        with read_connection(self._engine) as conn:
+            number = resolve(conn, name, version)
+            query = sa.select(model_versions.c.profile).where(
+                model_versions.c.name == name, model_versions.c.version == number)
+            found: dict[str, Any] | None = conn.execute(query).scalar_one()
+            return found
+
+    def load(self, name: str, version_or_alias: int | str) -> TrainedModel:
+        """Load a version's model after checking its artifact against the recorded sha256."""
+        found = self.get_version(name, version_or_alias)
+        if not (found.artifact_path / "model.json").is_file():
+            raise RegistryError(
+                f"the artifact of {name} v{found.version} is missing: {found.artifact_path / 'model.json'} does not "
+                f"exist. Restore the folder from a backup or register the model again (artifact root: "
+                f"{self.workspace.artifact_root})."
+            )
+        # Imported lazily: loading is the only thing the registry needs from loopline.models.
+        models = importlib.import_module("loopline.models")
+        model: TrainedModel = models.load_model(found.artifact_path, sha256=found.sha256)
+        return model
+
+    # aliases ------------------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str, actor: str = "cli") -> AliasChange:
+        """Point ``alias`` at ``version`` (one transaction; the move is appended to the alias history)."""
+        return _aliases.set_alias(self._engine, name, alias, version, reason=reason, actor=actor)
+
+    def promote(self, name: str, version: int, *, alias: str = "champion", reason: str,
+                actor: str = "cli") -> AliasChange:
+        """Make ``version`` the ``champion`` (or another alias); same as :meth:`set_alias`."""
+        return self.set_alias(name, alias, version, reason=reason, actor=actor)
+
+    def rollback(self, name: str, *, alias: str = "champion", reason: str, actor: str = "cli") -> AliasChange:
+        """Point ``alias`` back at the version it held before its last change.
+
+        Rolling back is itself a change, so a second rollback undoes the first. Raises
+        :class:`~loopline.RegistryError` when the alias has no earlier version.
+        """
+        return _aliases.rollback(self._engine, name, alias=alias, reason=reason, actor=actor)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
+        """Every alias move of ``name`` (or of one alias), oldest first."""
+        return _aliases.history(self._engine, name, alias)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version number for ``name``."""
+        return _aliases.current_aliases(self._engine, name)

@@ -1,0 +1,139 @@
+"""The registry's tables as SQLAlchemy Core metadata (the Alembic migrations create exactly these).
+
+JSON documents are stored as text written by :func:`json.dumps` (so NaN metrics survive on every
+backend, PostgreSQL's JSON types refuse them) and timestamps are timezone-aware UTC on the way in
+and out, whatever the backend stores.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):  # numpy arrays
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(
+        f"cannot store a {type(value).__name__} in the registry; pass plain JSON values "
+        "(str, int, float, bool, None, lists and dicts of them)"
+    )
+
+
+def dumps(value: Any) -> str:
+    """``value`` as JSON text; NaN and infinities are kept (``NaN``, ``Infinity``)."""
+    return json.dumps(value, default=_json_default, allow_nan=True, ensure_ascii=False)
+
+
+class JSONText(sa.TypeDecorator[Any]):
+    """A JSON document stored as text."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else dumps(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp (stored naive UTC on SQLite, ``timestamptz`` on PostgreSQL)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"registry timestamps must be timezone-aware UTC, got naive {value.isoformat()}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("spec_name", sa.String(200), nullable=False),
+    sa.Column("spec_hash", sa.String(128), nullable=False),
+    sa.Column("data_fingerprint", sa.String(128), nullable=False),
+    sa.Column("code_version", sa.String(200), nullable=False),
+    sa.Column("params", JSONText(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("metrics", JSONText(), nullable=False),
+    sa.Column("timings", JSONText(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+)
+
+model_versions = sa.Table(
+    "model_versions", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("artifact_path", sa.Text(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("task", sa.String(32), nullable=False),
+    sa.Column("features", JSONText(), nullable=False),
+    sa.Column("metrics", JSONText(), nullable=False),
+    sa.Column("baselines_beaten", JSONText(), nullable=False),
+    sa.Column("spec_hash", sa.String(128), nullable=False),
+    sa.Column("data_fingerprint", sa.String(128), nullable=False),
+    sa.Column("code_version", sa.String(200), nullable=False),
+    sa.Column("profile", JSONText(), nullable=True),
+    sa.Column("card_path", sa.Text(), nullable=False),
+    sa.Column("report_path", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+aliases = sa.Table(
+    "aliases", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
+)
+
+alias_history = sa.Table(
+    "alias_history", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("alias", sa.String(100), nullable=False),
+    sa.Column("from_version", sa.Integer(), nullable=True),
+    sa.Column("to_version", sa.Integer(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(["name", "to_version"], ["model_versions.name", "model_versions.version"]),
+    sa.Index(None, "name", "alias"),
+)

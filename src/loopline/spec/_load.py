@@ -1,0 +1,95 @@
+"""Reading ``loopline.yaml`` and turning validation failures into errors that say the fix."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from loopline._errors import SpecError
+from loopline.spec._spec import ProblemSpec
+
+
+def load_spec(path: Path) -> ProblemSpec:
+    if not path.exists():
+        raise SpecError(
+            f"{path}: no such spec file. Write one with 'loopline init --data YOUR_TABLE' "
+            "or pass the right path with --spec."
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{path}{where}: not valid YAML ({problem}). Check indentation and quoting.") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of keys (name, task, data, ...), got {type(data).__name__}.")
+    return spec_from_dict(data, base_dir=path.resolve().parent, source=str(path))
+
+
+def spec_from_dict(data: dict[str, Any], *, base_dir: Path, source: str) -> ProblemSpec:
+    try:
+        spec = ProblemSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_describe(exc, data, source)) from None
+    return spec.with_base_dir(base_dir, source)
+
+
+def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [part for part in err["loc"] if not _is_union_tag(part)]
+        path = _dotted(loc)
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = _allowed_keys(loc[:-1])
+            hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys here: {', '.join(allowed)}."
+            lines.append(f"{source}, {path}: unknown key '{key}'; {fix}")
+        elif err["type"] == "missing":
+            lines.append(f"{source}, {path}: required key is missing. Add '{loc[-1]}:' to the spec.")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            given = err.get("input")
+            shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
+            lines.append(f"{source}, {path or '(top level)'}: {message}{shown}.")
+    # one message per location; pydantic repeats a location once per union member
+    unique = list(dict.fromkeys(lines))
+    return "\n".join(unique)
+
+
+def _is_union_tag(part: int | str) -> bool:
+    return isinstance(part, str) and ("[" in part or part in {"str", "list[str]", "int", "float", "bool"})
+
+
+def _dotted(loc: list[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _allowed_keys(loc: list[int | str]) -> list[str]:
+    model: type[BaseModel] | None = ProblemSpec
+    for part in loc:
+        if model is None:
+            break
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_of(field.annotation) if field is not None else None
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

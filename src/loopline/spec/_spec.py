@@ -1,0 +1,317 @@
+"""``ProblemSpec``: the problem framed once, read from ``loopline.yaml``.
+
+Every later stage reads its settings from here. The models are strict: unknown keys, wrong types and
+inconsistent combinations are refused with the key path, the value given and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    model_validator,
+)
+
+from loopline.spec._duration import format_duration, parse_duration
+from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+ColumnType = Literal["numeric", "categorical", "boolean", "timestamp", "text"]
+ModelKind = Literal["linear", "lightgbm"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Where the training table comes from: a path or glob, or a DuckDB query over named tables."""
+
+    source: str | list[str] | None = None
+    sql: str | None = None
+    tables: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.source is None) == (self.sql is None):
+            raise ValueError(
+                "give exactly one of 'source' (a CSV/Parquet path or glob) or 'sql' (a DuckDB query "
+                "over the names in 'tables')"
+            )
+        if self.tables and self.sql is None:
+            raise ValueError("'tables' names inputs for 'sql'; add a 'sql' query or remove 'tables'")
+        return self
+
+
+class EventLabelSpec(_Strict):
+    """A label built from an event log: an outcome event within a window after each exposure."""
+
+    feedback: str
+    event: str = "click"
+    window: Duration
+    on: list[str] = Field(default_factory=lambda: ["request_id", "item_id"], min_length=1)
+    feedback_time: str = "ts"
+    aggregate: Literal["any", "count", "sum"] = "any"
+
+
+class LabelSpec(_Strict):
+    """The target: a column of the table, or built from feedback events (``from_events``)."""
+
+    column: str | None = None
+    from_events: EventLabelSpec | None = None
+    name: str = "label"
+    positive: str | int | bool | None = None
+
+    @model_validator(mode="after")
+    def _one_label(self) -> LabelSpec:
+        if (self.column is None) == (self.from_events is None):
+            raise ValueError(
+                "give exactly one of 'column' (the label column of the table) or 'from_events' "
+                "(an outcome event within a window after each exposure)"
+            )
+        return self
+
+    @property
+    def target(self) -> str:
+        """The column that holds the label once data is loaded."""
+        return self.column if self.column is not None else self.name
+
+
+class FeaturesSpec(_Strict):
+    """Which columns become features and how they are typed and encoded."""
+
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+    types: dict[str, ColumnType] = Field(default_factory=dict)
+    known_after: list[str] = Field(default_factory=list)
+    high_cardinality: int = Field(default=50, ge=2)
+    high_cardinality_encoding: Literal["target", "hash"] = "target"
+    hash_buckets: int = Field(default=256, ge=8)
+
+    @model_validator(mode="after")
+    def _known_after_never_included(self) -> FeaturesSpec:
+        clash = sorted(set(self.known_after) & set(self.include or []))
+        if clash:
+            raise ValueError(
+                f"{clash} are listed in both 'include' and 'known_after'; a column recorded after "
+                "the event can never be a feature. Remove them from 'include'"
+            )
+        return self
+
+
+class FeatureTableSpec(_Strict):
+    """A table joined point-in-time: each event gets the latest value known before its time."""
+
+    name: str
+    source: str
+    key: str | list[str]
+    time: str
+    max_age: Duration | None = None
+    columns: list[str] | None = None
+    tie_break: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key] if isinstance(self.key, str) else list(self.key)
+
+
+class SplitSpec(_Strict):
+    """A time-based train/validation/test split, by cut dates or by fractions of time-ordered rows."""
+
+    by: Literal["time"] = "time"
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    valid_start: datetime | date | None = None
+    test_start: datetime | date | None = None
+    group_by_entity: bool = False
+    gap: Duration = timedelta(0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitSpec:
+        if any(f <= 0 for f in self.fractions) or abs(sum(self.fractions) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must be three positive numbers summing to 1, got {self.fractions}")
+        if (self.valid_start is None) != (self.test_start is None):
+            raise ValueError("give both 'valid_start' and 'test_start' (cut dates), or neither")
+        if (self.valid_start is not None and self.test_start is not None
+                and _as_datetime(self.valid_start) >= _as_datetime(self.test_start)):
+            raise ValueError(
+                f"valid_start ({self.valid_start}) must come before test_start ({self.test_start})"
+            )
+        return self
+
+
+class MetricsSpec(_Strict):
+    primary: str | None = None
+    report: list[str] = Field(default_factory=list)
+    k: int = Field(default=10, ge=1)
+
+
+class DecisionSpec(_Strict):
+    """How the decision threshold is set: by the costs of errors, or by a recall or precision floor."""
+
+    false_positive_cost: float = Field(default=1.0, gt=0)
+    false_negative_cost: float = Field(default=1.0, gt=0)
+    recall_floor: float | None = Field(default=None, gt=0, le=1)
+    precision_floor: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_floor(self) -> DecisionSpec:
+        if self.recall_floor is not None and self.precision_floor is not None:
+            raise ValueError("give at most one of 'recall_floor' and 'precision_floor'")
+        return self
+
+
+class BaselineSpec(_Strict):
+    """A heuristic baseline: a DuckDB SQL expression over columns; larger means more likely positive."""
+
+    rule: str | None = None
+
+
+class TuneSpec(_Strict):
+    budget: Duration = timedelta(minutes=2)
+    trials: int | None = Field(default=None, ge=1)
+
+
+class ModelsSpec(_Strict):
+    candidates: list[ModelKind] = Field(default_factory=lambda: _default_candidates(), min_length=1)
+    calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
+    early_stopping_rounds: int = Field(default=50, ge=1)
+    lightgbm: dict[str, Any] = Field(default_factory=dict)
+    tune: TuneSpec | None = None
+
+
+class SamplingSpec(_Strict):
+    """Negative downsampling of the training split (corrected for in calibration) and a row cap."""
+
+    negative_rate: float | None = Field(default=None, gt=0, le=1)
+    max_rows: int | None = Field(default=None, ge=100)
+
+
+class ServingSpec(_Strict):
+    latency_budget_ms: float = Field(default=100.0, gt=0)
+    candidates: int = Field(default=500, ge=1)
+
+
+class ProblemSpec(_Strict):
+    """The problem, framed once. Load it with :meth:`ProblemSpec.load`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    task: Task
+    description: str = ""
+    data: DataSpec
+    event_time: str
+    entity: str | None = None
+    unit: str | None = None
+    group: str | None = None
+    label: LabelSpec
+    features: FeaturesSpec = Field(default_factory=FeaturesSpec)
+    feature_tables: list[FeatureTableSpec] = Field(default_factory=list)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    decision: DecisionSpec = Field(default_factory=DecisionSpec)
+    slices: list[str] = Field(default_factory=list)
+    sensitive: list[str] = Field(default_factory=list)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    models: ModelsSpec = Field(default_factory=ModelsSpec)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    seed: int = 0
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str = PrivateAttr(default="loopline.yaml")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProblemSpec:
+        if self.task == "ranking" and self.group is None:
+            raise ValueError(
+                "task 'ranking' needs 'group': the column that identifies one query or request "
+                "(e.g. request_id), so items are ranked within it"
+            )
+        if self.split.group_by_entity and self.entity is None:
+            raise ValueError("split.group_by_entity needs 'entity': the column that identifies one entity")
+        allowed = METRICS[self.task]
+        for where, name in [("metrics.primary", self.metrics.primary), *(
+            (f"metrics.report[{i}]", m) for i, m in enumerate(self.metrics.report)
+        )]:
+            if name is not None and name not in allowed:
+                raise ValueError(
+                    f"{where}: '{name}' is not a {self.task} metric; choose one of {', '.join(allowed)}"
+                )
+        reserved = {self.event_time, self.label.target}
+        leaked = sorted(reserved & set(self.features.include or []))
+        if leaked:
+            raise ValueError(f"features.include lists {leaked}, which is the event time or the label")
+        return self
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics.primary or DEFAULT_PRIMARY[self.task]
+
+    @property
+    def randomization_unit(self) -> str | None:
+        return self.unit or self.entity
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the spec are resolved against (the spec file's folder)."""
+        return self._base_dir
+
+    @property
+    def source_name(self) -> str:
+        """The file the spec was read from, for error messages."""
+        return self._source
+
+    def resolve(self, path: str) -> str:
+        """An input path or glob from the spec, made absolute against the spec's folder."""
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else self._base_dir / p)
+
+    def spec_hash(self) -> str:
+        """sha256 of the canonical JSON of the spec: equal specs have equal hashes."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def with_base_dir(self, base_dir: Path, source: str | None = None) -> ProblemSpec:
+        """The same spec, resolving relative paths against ``base_dir``."""
+        copy = self.model_copy()
+        copy._base_dir = Path(base_dir).resolve()
+        copy._source = source or self._source
+        return copy
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProblemSpec:
+        """Read and validate ``loopline.yaml``; errors name the key path and the fix."""
+        from loopline.spec._load import load_spec
+
+        return load_spec(Path(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, base_dir: Path | None = None,
+                  source: str = "loopline.yaml") -> ProblemSpec:
+        """Validate a spec given as a mapping (the parsed YAML)."""
+        from loopline.spec._load import spec_from_dict
+
+        return spec_from_dict(data, base_dir=base_dir or Path.cwd(), source=source)
+
+
+def _default_candidates() -> list[ModelKind]:
+    return ["linear", "lightgbm"]
+
+
+def _as_datetime(value: datetime | date) -> datetime:
+    return value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
