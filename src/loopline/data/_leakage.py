@@ -1,0 +1,138 @@
+"""Leakage checks: features that know the answer, columns written after the event, shared entities.
+
+**Predictive power alone.** Each feature is turned into a one-feature model (its quantile bin or
+category, with a bin for missing, mapped to the smoothed mean label of that bin on train) and
+scored on validation: ROC AUC for binary labels (as ``max(auc, 1 - auc)``), R² otherwise. A feature
+is suspicious when its score alone reaches :data:`ABSOLUTE_AUC` (:data:`ABSOLUTE_R2`), or when it
+is strong and its edge over chance is at least :data:`RELATIVE_EDGE` times the next best feature's.
+Real signals rarely look like that; a label copied with noise, or a field filled in after the
+outcome, does.
+
+**Recorded after the event.** A timestamp column whose values are mostly later than the event time
+was written after the prediction would have been made; so is anything derived from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import r2_score, roc_auc_score
+
+from loopline.data._types import Kind, Schema
+
+ABSOLUTE_AUC = 0.95
+ABSOLUTE_R2 = 0.9
+RELATIVE_EDGE = 2.0
+RELATIVE_MIN_AUC = 0.85
+AFTER_EVENT_SHARE = 0.5
+_BINS = 20
+_SMOOTHING = 20.0
+_MAX_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A leakage warning about one column (or the split, for shared entities)."""
+
+    kind: str
+    column: str | None
+    message: str
+    score: float | None = None
+
+
+def single_feature_scores(train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ...], schema: Schema,
+                          label: str, *, binary: bool, seed: int = 0) -> dict[str, float]:
+    """Each feature's validation score as a one-feature model (see the module docstring)."""
+    train = train.sample(_MAX_ROWS, random_state=seed) if len(train) > _MAX_ROWS else train
+    valid = valid.sample(_MAX_ROWS, random_state=seed) if len(valid) > _MAX_ROWS else valid
+    y_train = pd.to_numeric(train[label], errors="coerce").to_numpy(dtype=float)
+    y_valid = pd.to_numeric(valid[label], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(y_train).any() or np.isnan(y_valid).any() or len(np.unique(y_valid)) < 2:
+        return {}
+    prior = float(y_train.mean())
+    scores: dict[str, float] = {}
+    for name in features:
+        kind = schema[name].kind
+        if kind in (Kind.TEXT, Kind.TIMESTAMP):
+            continue
+        codes_train, codes_valid = _codes(train[name], valid[name], numeric=kind == Kind.NUMERIC)
+        sums = pd.Series(y_train).groupby(codes_train).agg(["sum", "count"])
+        means = (sums["sum"] + _SMOOTHING * prior) / (sums["count"] + _SMOOTHING)
+        predicted = pd.Series(codes_valid).map(means).fillna(prior).to_numpy(dtype=float)
+        if binary:
+            auc = float(roc_auc_score(y_valid, predicted))
+            scores[name] = max(auc, 1.0 - auc)
+        else:
+            scores[name] = float(r2_score(y_valid, predicted))
+    return scores
+
+
+def suspicious(scores: dict[str, float], *, binary: bool) -> list[Finding]:
+    """Findings for features whose power alone is too high, absolutely or against the others."""
+    if not scores:
+        return []
+    chance = 0.5 if binary else 0.0
+    absolute = ABSOLUTE_AUC if binary else ABSOLUTE_R2
+    metric = "ROC AUC" if binary else "R²"
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    findings = []
+    for i, (name, score) in enumerate(ranked):
+        runner_up = ranked[i + 1][1] if i + 1 < len(ranked) else chance
+        edge, other = score - chance, max(runner_up - chance, 1e-3)
+        strong = score >= (RELATIVE_MIN_AUC if binary else 0.5)
+        if score >= absolute or (i == 0 and strong and edge >= RELATIVE_EDGE * other):
+            why = (f"alone it reaches validation {metric} {score:.3f}" if score >= absolute else
+                   f"alone it reaches validation {metric} {score:.3f}, far above the next feature ({runner_up:.3f})")
+            findings.append(Finding("predictive_power", name,
+                                    f"possible leak: feature '{name}' predicts the label suspiciously well ({why}). "
+                                    "If it is recorded after the event or derived from the label, add it to "
+                                    "features.known_after.", score))
+    return findings
+
+
+def recorded_after_event(frame: pd.DataFrame, features: tuple[str, ...], schema: Schema, *,
+                         event_time: str) -> list[Finding]:
+    """Timestamp features whose values are mostly later than the event time."""
+    findings = []
+    events = frame[event_time]
+    for name in features:
+        if schema[name].kind != Kind.TIMESTAMP:
+            continue
+        values = pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601")
+        present = values.notna()
+        if not present.any():
+            continue
+        share = float((values[present] > events[present]).mean())
+        if share >= AFTER_EVENT_SHARE:
+            findings.append(Finding("after_event", name,
+                                    f"possible leak: column '{name}' is later than the event time '{event_time}' in "
+                                    f"{share:.0%} of rows, so it was recorded after the event; add it to "
+                                    "features.known_after.", share))
+    return findings
+
+
+def shared_entities(entities: tuple[str, ...], *, entity: str, dropped: int) -> list[Finding]:
+    """A warning naming entities found in both train and test of a grouped split."""
+    if not entities:
+        return []
+    shown = ", ".join(entities[:5]) + (" ..." if len(entities) > 5 else "")
+    return [Finding("shared_entities", entity,
+                    f"{len(entities)} {entity} values appear in both train and test ({shown}); with "
+                    f"split.group_by_entity their later rows ({dropped} in validation and test) were dropped.",
+                    float(len(entities)))]
+
+
+def _codes(train: pd.Series, valid: pd.Series, *, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
+    if numeric:
+        x_train = pd.to_numeric(train, errors="coerce").to_numpy(dtype=float)
+        x_valid = pd.to_numeric(valid, errors="coerce").to_numpy(dtype=float)
+        finite = x_train[np.isfinite(x_train)]
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, _BINS + 1)[1:-1])) if len(finite) else np.array([])
+        return (np.where(np.isfinite(x_train), np.searchsorted(edges, x_train, side="right"), -1),
+                np.where(np.isfinite(x_valid), np.searchsorted(edges, x_valid, side="right"), -1))
+    as_text_train = train.astype("string").fillna("\0missing")
+    as_text_valid = valid.astype("string").fillna("\0missing")
+    categories = pd.Index(as_text_train.value_counts().index[:1000])
+    return categories.get_indexer(as_text_train), categories.get_indexer(as_text_valid)

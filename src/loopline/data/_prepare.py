@@ -1,0 +1,166 @@
+"""``prepare``: everything the data stage does for one spec, in order, ending in three splits.
+
+load -> (label from events) -> (point-in-time feature tables) -> parse event time -> drop rows
+without a label -> normalise the label -> infer the schema -> validate -> choose features ->
+(cap rows) -> split by time -> leakage checks -> (downsample train negatives) -> coverage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from loopline._errors import DataError
+from loopline._progress import SILENT, Progress
+from loopline.data._asof import join_feature_tables
+from loopline.data._columns import normalize_label, require_columns, to_utc
+from loopline.data._infer import infer_schema
+from loopline.data._labels import LabelReport, make_labels
+from loopline.data._leakage import Finding, recorded_after_event, shared_entities, single_feature_scores, suspicious
+from loopline.data._load import fingerprint, load, load_table
+from loopline.data._sampling import downsample_negatives
+from loopline.data._split import NAMES, split_by_time, summarize
+from loopline.data._types import Schema, Splits
+from loopline.data._validate import ValidationReport, validate
+from loopline.spec import ProblemSpec
+
+COVERAGE_DROP = 0.2
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """The data stage's output: the splits and everything learned on the way."""
+
+    splits: Splits
+    schema: Schema
+    validation: ValidationReport
+    findings: list[Finding]
+    coverage: dict[str, dict[str, float]]
+    data_fingerprint: str
+    source_rows: int
+    label_report: LabelReport | None = None
+    feature_scores: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(spec: ProblemSpec, *, progress: Progress = SILENT) -> Prepared:
+    """Load, label, validate and split the spec's data; raise :class:`DataError` on unusable input."""
+    progress.start("preparing data", total=4)
+    con = duckdb.connect()
+    where = f"the data of {spec.source_name}"
+    frame = load(spec, connection=con)
+    source_rows = len(frame)
+    label = spec.label.target
+    label_report = None
+    if spec.label.from_events is not None:
+        events = spec.label.from_events
+        feedback = load_table(spec.resolve(events.feedback), what="label.from_events.feedback", connection=con)
+        frame, label_report = make_labels(frame, feedback, event_time=spec.event_time, spec=events, name=label,
+                                          connection=con)
+        if frame.empty:
+            raise DataError(f"no exposure in {where} is older than the label window "
+                            f"({events.window}); there is no row whose label is known yet.")
+    require_columns(frame, [spec.event_time], where=where, role="event_time")
+    require_columns(frame, [label], where=where, role="label")
+    require_columns(frame, [spec.entity, spec.unit, spec.group], where=where, role="id")
+    frame[spec.event_time] = to_utc(frame[spec.event_time], column=spec.event_time, where=where)
+    if spec.feature_tables:
+        tables = [(t, load_table(spec.resolve(t.source), what=f"feature_tables.{t.name}", connection=con))
+                  for t in spec.feature_tables]
+        frame = join_feature_tables(frame, tables, event_time=spec.event_time)
+    progress.advance()
+
+    labelled = frame[frame[label].notna()].reset_index(drop=True)
+    if labelled.empty:
+        raise DataError(f"label '{label}' is missing in every row of {where}.")
+    labelled[label] = normalize_label(labelled[label], spec.task, column=label, where=where,
+                                      positive=spec.label.positive)
+    schema = infer_schema(labelled, types=spec.features.types)
+    ids = tuple(c for c in (spec.entity, spec.unit, spec.group) if c)
+    report = validate(labelled, schema, event_time=spec.event_time, label=label, ids=ids)
+    if len(labelled) < len(frame):
+        report.add("info", "unlabelled", label, f"{len(frame) - len(labelled)} rows without a label were dropped.")
+    if label_report is not None and label_report.censored:
+        report.add("info", "censored", label, f"{label_report.censored} exposures newer than the label window "
+                   "were dropped: their outcome is not known yet.")
+    features = select_features(spec, schema, report)
+    if spec.sampling.max_rows is not None and len(labelled) > spec.sampling.max_rows:
+        labelled = labelled.sample(spec.sampling.max_rows, random_state=spec.seed).sort_index().reset_index(drop=True)
+        report.add("info", "sampled", None, f"a uniform sample of {spec.sampling.max_rows} rows is used "
+                   "(sampling.max_rows).")
+    progress.advance()
+
+    parts = split_by_time(labelled, spec.split, time=spec.event_time, entity=spec.entity)
+    binary = spec.task == "binary"
+    findings = [*recorded_after_event(labelled, features, schema, event_time=spec.event_time)]
+    scores = single_feature_scores(parts.train, parts.valid, features, schema, label,
+                                   binary=binary or _binary_relevance(parts.train[label]), seed=spec.seed)
+    findings += suspicious(scores, binary=binary or _binary_relevance(parts.train[label]))
+    if spec.entity is not None and spec.split.group_by_entity:
+        findings += shared_entities(parts.shared_entities, entity=spec.entity, dropped=parts.dropped_shared_rows)
+    progress.advance()
+
+    train = parts.train
+    if spec.sampling.negative_rate is not None:
+        if not binary:
+            raise DataError("sampling.negative_rate needs task 'binary' (it keeps every positive and a share of "
+                            "the negatives); remove it for this task.")
+        train = downsample_negatives(train, label, spec.sampling.negative_rate, seed=spec.seed)
+    frames = {"train": train, "valid": parts.valid, "test": parts.test}
+    summaries = tuple(summarize(n, frames[n], time=spec.event_time, label=label, binary=binary, entity=spec.entity)
+                      for n in NAMES)
+    coverage = {n: {f: float(frames[n][f].notna().mean()) for f in features} for n in NAMES}
+    findings += _coverage_drops(coverage)
+    splits = Splits(train=train, valid=parts.valid, test=parts.test, label=label, time=spec.event_time,
+                    features=features, schema=schema, group=spec.group, entity=spec.entity,
+                    negative_rate=spec.sampling.negative_rate, summaries=summaries)
+    progress.advance()
+    progress.finish()
+    return Prepared(splits=splits, schema=schema, validation=report, findings=findings, coverage=coverage,
+                    data_fingerprint=fingerprint(labelled), source_rows=source_rows, label_report=label_report,
+                    feature_scores=scores)
+
+
+def select_features(spec: ProblemSpec, schema: Schema, report: ValidationReport) -> tuple[str, ...]:
+    """The columns models may use: never the label, event time, ids, ``known_after`` or excluded columns."""
+    fs = spec.features
+    reserved = {spec.label.target, spec.event_time, spec.entity, spec.unit, spec.group}
+    for table in spec.feature_tables:
+        reserved.update(table.keys)
+        reserved.add(table.time)
+    if fs.include is not None:
+        absent = [c for c in fs.include if c not in schema]
+        if absent:
+            raise DataError(f"features.include names {absent}, which are not in the data; the columns are "
+                            f"{list(schema.names())}.")
+        chosen = [c for c in fs.include if c not in set(fs.known_after)]
+    else:
+        dropped = {*report.flagged("constant"), *report.flagged("duplicate_column"), *report.flagged("id_like")}
+        chosen = [c for c in schema.names() if c not in reserved and c not in dropped and c not in set(fs.exclude)
+                  and c not in set(fs.known_after)]
+    for name in fs.known_after:
+        if name in schema:
+            report.add("info", "known_after", name, f"column '{name}' is known only after the event "
+                       "(features.known_after) and is never a feature.")
+    chosen = [c for c in chosen if c not in reserved]
+    if not chosen:
+        raise DataError(f"no feature columns are left in the data of {spec.source_name}: every column is the label, "
+                        "the event time, an id, excluded or unusable. Add columns or loosen features.exclude.")
+    return tuple(chosen)
+
+
+def _binary_relevance(values: pd.Series) -> bool:
+    return set(pd.unique(values)) <= {0, 1}
+
+
+def _coverage_drops(coverage: dict[str, dict[str, float]]) -> list[Finding]:
+    findings = []
+    for name, share in coverage["train"].items():
+        test = coverage["test"].get(name, share)
+        if share - test >= COVERAGE_DROP:
+            findings.append(Finding("coverage", name, f"feature '{name}' is present in {share:.0%} of train rows "
+                                    f"but only {test:.0%} of test rows; check its source for a recent break.",
+                                    share - test))
+    return findings
+
