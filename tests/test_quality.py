@@ -20,7 +20,8 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_clean() -> None:
-    result = subprocess.run([_tool("ruff"), "check", "src", "tests", "benchmarks"], cwd=ROOT,
+    folders = [f for f in ("src", "tests", "benchmarks") if (ROOT / f).is_dir()]
+    result = subprocess.run([_tool("ruff"), "check", *folders], cwd=ROOT,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -37,15 +37,21 @@ class TrainedModel(Protocol):
     """
 
     name: str
-    family: ModelFamily
     task: Task
     features: tuple[str, ...]
     is_baseline: bool
     classes: tuple[Any, ...] | None
     threshold: float | None
-    calibration: str | None
     params: dict[str, Any]
     fit_seconds: float
+
+    @property
+    def family(self) -> ModelFamily: ...
+
+    @property
+    def calibration(self) -> str | None:
+        """``'isotonic'``, ``'platt'`` or None (uncalibrated)."""
+        ...
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray: ...
 

@@ -1,0 +1,235 @@
+"""The ``loopline`` command line: parse, call one function, print. No logic lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loopline.cli._console import BarProgress, fmt, handled, out, print_json
+
+app = typer.Typer(
+    name="loopline", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Frame an ML problem once; get leakage-free data, honest baselines, a calibrated, versioned model "
+         "and its report.",
+)
+models_app = typer.Typer(no_args_is_help=True, help="Registered model versions and their aliases.")
+app.add_typer(models_app, name="models")
+
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+SpecPath = Annotated[Path, typer.Option("--spec", "-s", help="The problem spec.")]
+WorkspaceDir = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $LOOPLINE_WORKSPACE or ./.loopline)."),
+]
+
+
+def _workspace(path: Path | None) -> Any:
+    from loopline.workspace import Workspace
+
+    return Workspace.open(path)
+
+
+@app.command()
+def init(
+    data: Annotated[Path, typer.Option("--data", help="A CSV or Parquet table to infer the spec from.")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec.")] = Path("loopline.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing spec.")] = False,
+    as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Write a commented loopline.yaml inferred from a table."""
+    from loopline import SpecError
+    from loopline.data import draft_spec
+
+    with handled(as_json=as_json, debug=debug):
+        if output.exists() and not force:
+            raise SpecError(f"{output} already exists; pass --force to overwrite it or --out to pick another path.")
+        text = draft_spec(data.resolve())
+        output.write_text(text, encoding="utf-8")
+        if as_json:
+            print_json({"spec": str(output.resolve())})
+        else:
+            out.print(text)
+            out.print(f"[green]wrote[/] {output}. Check the guesses above, then run: loopline validate --spec {output}")
+
+
+@app.command()
+def validate(spec: SpecPath = Path("loopline.yaml"), as_json: Json = False, debug: Debug = False) -> None:
+    """Load the data, check schema, leakage and coverage, and show the split."""
+    from loopline.data import prepare
+    from loopline.spec import ProblemSpec
+
+    with handled(as_json=as_json, debug=debug):
+        problem = ProblemSpec.load(spec)
+        prepared = prepare(problem, progress=BarProgress(enabled=not as_json))
+        if as_json:
+            print_json({
+                "spec": problem.name, "rows": prepared.source_rows, "features": list(prepared.splits.features),
+                "validation": prepared.validation.to_dict(),
+                "findings": [f.__dict__ for f in prepared.findings],
+                "splits": [s.__dict__ for s in prepared.splits.summaries],
+                "coverage": prepared.coverage,
+            })
+            return
+        from loopline.cli._show import show_prepared
+
+        show_prepared(prepared)
+
+
+@app.command()
+def train(
+    spec: SpecPath = Path("loopline.yaml"), workspace: WorkspaceDir = None,
+    promote: Annotated[bool, typer.Option("--promote", help="Make the new version champion if it beats every "
+                                                         "baseline on test.")] = False,
+    as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Split, train baselines and candidates, evaluate, register the best and write its report."""
+    from loopline.loop import train as run_train
+    from loopline.spec import ProblemSpec
+
+    with handled(as_json=as_json, debug=debug):
+        problem = ProblemSpec.load(spec)
+        outcome = run_train(problem, _workspace(workspace), promote=promote,
+                            progress=BarProgress(enabled=not as_json))
+        from loopline.cli._show import show_training, training_json
+
+        if as_json:
+            print_json(training_json(outcome))
+        else:
+            show_training(outcome)
+
+
+@app.command()
+def evaluate(
+    spec: SpecPath = Path("loopline.yaml"), workspace: WorkspaceDir = None,
+    version: Annotated[str, typer.Option("--version", "-v", help="Version number or alias.")] = "champion",
+    as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Evaluate a registered version on the spec's test split and write a fresh report."""
+    from loopline.loop import evaluate_version
+    from loopline.spec import ProblemSpec
+
+    with handled(as_json=as_json, debug=debug):
+        problem = ProblemSpec.load(spec)
+        evaluation, report = evaluate_version(problem, _workspace(workspace), version,
+                                              progress=BarProgress(enabled=not as_json))
+        if as_json:
+            print_json({"metrics": evaluation.metrics, "report": str(report.html), "json": str(report.json)})
+            return
+        table = Table("metric", "value", title=f"{problem.name} {version} on test ({evaluation.rows} rows)")
+        for key, value in evaluation.metrics.items():
+            table.add_row(key, fmt(value))
+        out.print(table)
+        out.print(f"report: {report.html}")
+
+
+@app.command()
+def demo(
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", help="Where to put the demo.")
+    ] = Path("loopline-demo"),
+    days: Annotated[int, typer.Option(help="Simulated days of feed traffic.", min=3)] = 14,
+    users: Annotated[int, typer.Option(help="Simulated users.", min=100)] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
+    as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Simulate a feed, train an engagement model, evaluate, register, promote, report."""
+    from loopline.loop import run_demo
+    from loopline.simulate import SimConfig
+
+    with handled(as_json=as_json, debug=debug):
+        outcome = run_demo(_workspace(workspace), config=SimConfig(days=days, n_users=users, seed=seed),
+                           progress=BarProgress(enabled=not as_json))
+        from loopline.cli._show import demo_json, show_demo
+
+        if as_json:
+            print_json(demo_json(outcome))
+        else:
+            show_demo(outcome)
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """List registered versions with their aliases and test metrics."""
+    from loopline.registry import Registry
+
+    with handled(as_json=as_json, debug=debug):
+        versions = Registry(_workspace(workspace)).list_versions(name)
+        from loopline.cli._show import show_versions, version_json
+
+        if as_json:
+            print_json([version_json(v) for v in versions])
+        else:
+            show_versions(versions)
+
+
+@models_app.command("show")
+def models_show(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number or alias.")] = "champion",
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Show one version: lineage, metrics, card, alias history."""
+    from loopline.registry import Registry
+
+    with handled(as_json=as_json, debug=debug):
+        registry = Registry(_workspace(workspace))
+        found = registry.get_version(name, version)
+        history = registry.alias_history(name)
+        from loopline.cli._show import alias_json, show_version, version_json
+
+        if as_json:
+            print_json({**version_json(found), "alias_history": [alias_json(h) for h in history]})
+        else:
+            show_version(found, history)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
+    alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why; kept in the alias history.")] = "promoted from the CLI",
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Point an alias (default champion) at a version."""
+    from loopline.registry import Registry
+
+    with handled(as_json=as_json, debug=debug):
+        change = Registry(_workspace(workspace)).promote(name, version, alias=alias, reason=reason)
+        from loopline.cli._show import alias_json
+
+        if as_json:
+            print_json(alias_json(change))
+        else:
+            out.print(f"{name}: {alias} -> v{change.to_version} (was {fmt(change.from_version)})")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option(help="Alias to roll back.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why; kept in the alias history.")] = "rolled back from the CLI",
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Point an alias back at the version it held before its last change."""
+    from loopline.registry import Registry
+
+    with handled(as_json=as_json, debug=debug):
+        change = Registry(_workspace(workspace)).rollback(name, alias=alias, reason=reason)
+        from loopline.cli._show import alias_json
+
+        if as_json:
+            print_json(alias_json(change))
+        else:
+            out.print(f"{name}: {alias} -> v{change.to_version} (was {fmt(change.from_version)})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,141 @@
+"""How results look in the terminal (Rich tables) and as ``--json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+
+from loopline.cli._console import fmt, out
+from loopline.data import Prepared
+from loopline.loop import TRUTH, DemoOutcome, TrainingOutcome
+from loopline.registry import AliasChange, ModelVersion
+from loopline.spec import higher_is_better
+
+
+def show_prepared(prepared: Prepared) -> None:
+    v = prepared.validation
+    table = Table("column", "kind", "missing", "unique", title=f"{prepared.source_rows} rows")
+    for col in prepared.schema.columns:
+        table.add_row(col.name, col.kind.value, f"{col.missing_share:.1%}", str(col.n_unique))
+    out.print(table)
+    for issue in v.issues:
+        colour = "red" if issue.severity == "error" else "yellow"
+        out.print(f"[{colour}]{issue.severity}:[/] {issue.message}")
+    for finding in prepared.findings:
+        out.print(f"[yellow]leakage warning:[/] {finding.message}")
+    _show_splits(prepared.splits.summaries)
+    out.print(f"{len(prepared.splits.features)} features: {', '.join(prepared.splits.features)}")
+
+
+def _show_splits(summaries: Any) -> None:
+    table = Table("split", "rows", "from", "to", "label rate", title="time-based split")
+    for s in summaries:
+        table.add_row(s.name, str(s.rows), s.start[:19], s.end[:19], fmt(s.label_rate))
+    out.print(table)
+
+
+def training_json(outcome: TrainingOutcome) -> dict[str, Any]:
+    return {
+        "run_id": outcome.run_id,
+        "model": outcome.model_name,
+        "best": outcome.best,
+        "version": outcome.version.version,
+        "promoted": outcome.promoted,
+        "beats_baselines": outcome.beats_baselines,
+        "champion": outcome.version.version if outcome.promoted else None,
+        "models": {m.name: {"family": m.family, "baseline": m.is_baseline, "valid": m.valid, "test": m.test}
+                   for m in outcome.models},
+        "splits": [asdict(s) for s in outcome.splits],
+        "warnings": outcome.warnings,
+        "report": str(outcome.report.html),
+        "report_json": str(outcome.report.json),
+        "timings": outcome.timings,
+    }
+
+
+def show_training(outcome: TrainingOutcome) -> None:
+    _show_splits(outcome.splits)
+    primary = outcome.evaluation.primary_metric
+    keys = [primary, *[k for k in ("roc_auc", "pr_auc", "ece", "calibration_ratio", "rmse", "r2", "ndcg",
+                                   "accuracy", "macro_f1") if k != primary]]
+    keys = [k for k in keys if any(k in m.test for m in outcome.models)]
+    table = Table("model", "role", *[f"test {k}" for k in keys], title="models on the test split")
+    order = sorted(outcome.models, key=lambda m: (m.is_baseline, m.name != outcome.best))
+    for m in order:
+        role = "baseline" if m.is_baseline else ("best" if m.name == outcome.best else "candidate")
+        table.add_row(m.name, role, *[fmt(m.test.get(k)) for k in keys])
+    out.print(table)
+    for w in outcome.warnings:
+        out.print(f"[yellow]warning:[/] {w}")
+    status = "[green]champion[/]" if outcome.promoted else "registered (not promoted)"
+    direction = "higher" if higher_is_better(primary) else "lower"
+    out.print(f"{outcome.model_name} v{outcome.version.version} ({outcome.best}) {status}; "
+              f"primary metric {primary} ({direction} is better)")
+    out.print(f"report: {outcome.report.html}")
+
+
+def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
+    data = training_json(outcome.training)
+    truth = outcome.training.evaluation.scores_of(TRUTH).metrics
+    data.update({
+        "workspace": str(outcome.workspace),
+        "spec": str(outcome.spec_path),
+        "simulation": {"impressions": outcome.simulation.impressions, "clicks": outcome.simulation.clicks},
+        "truth": {k: v.value for k, v in truth.items()},
+    })
+    return data
+
+
+def show_demo(outcome: DemoOutcome) -> None:
+    sim = outcome.simulation
+    out.print(f"simulated {sim.impressions:,} impressions and {sim.clicks:,} clicks into {outcome.workspace}")
+    show_training(outcome.training)
+    ev = outcome.training.evaluation
+    truth = ev.scores_of(TRUTH).metrics
+    if "roc_auc" in truth:
+        out.print(f"test AUC: model {ev.metrics['roc_auc']:.4f} vs the simulator's true probabilities "
+                  f"{truth['roc_auc'].value:.4f} (the best any model could do)")
+    out.print(f"spec: {outcome.spec_path}")
+
+
+def version_json(v: ModelVersion) -> dict[str, Any]:
+    data = asdict(v)
+    data["created_at"] = v.created_at.isoformat()
+    return data
+
+
+def alias_json(c: AliasChange) -> dict[str, Any]:
+    data = asdict(c)
+    for key, value in data.items():
+        if hasattr(value, "isoformat"):
+            data[key] = value.isoformat()
+    return data
+
+
+def show_versions(versions: list[ModelVersion]) -> None:
+    table = Table("model", "version", "family", "aliases", "created", "test metrics", title="registered models")
+    for v in versions:
+        test = v.metrics.get("test", {})
+        shown = ", ".join(f"{k}={fmt(val)}" for k, val in list(test.items())[:3])
+        table.add_row(v.name, str(v.version), v.family, ", ".join(v.aliases), v.created_at.isoformat()[:19], shown)
+    out.print(table)
+
+
+def show_version(v: ModelVersion, history: list[AliasChange]) -> None:
+    table = Table("field", "value", title=f"{v.name} v{v.version}")
+    for key in ("family", "task", "sha256", "spec_hash", "data_fingerprint", "code_version", "run_id",
+                "artifact_path", "card_path", "report_path"):
+        if hasattr(v, key):
+            table.add_row(key, str(getattr(v, key)))
+    table.add_row("aliases", ", ".join(v.aliases) or "-")
+    table.add_row("baselines beaten", ", ".join(v.baselines_beaten) or "-")
+    out.print(table)
+    for split, metrics in v.metrics.items():
+        out.print(f"{split}: " + ", ".join(f"{k}={fmt(val)}" for k, val in metrics.items()))
+    if history:
+        hist = Table("when", "alias", "from", "to", "reason", title="alias history")
+        for h in history:
+            hist.add_row(str(h.ts)[:19], h.alias, fmt(h.from_version), str(h.to_version), h.reason)
+        out.print(hist)

@@ -1,0 +1,230 @@
+"""The offline loop: spec -> data -> baselines and candidates -> evaluation -> registry -> report.
+
+This is the only place the offline stages are wired together; the CLI calls :func:`train`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from loopline import __version__
+from loopline._progress import SILENT, Progress
+from loopline.data import Prepared, SplitSummary, prepare
+from loopline.evaluation import Evaluation, compute_metrics, evaluate
+from loopline.features import Profile
+from loopline.models import TrainedModel, save_model, train_baselines, train_candidates
+from loopline.registry import ModelVersion, Registry
+from loopline.reports import ReportPaths, render_evaluation
+from loopline.spec import ProblemSpec, higher_is_better
+from loopline.workspace import Workspace
+
+References = Callable[[pd.DataFrame], Mapping[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One trained model of a run: its validation and test metrics."""
+
+    name: str
+    family: str
+    is_baseline: bool
+    valid: dict[str, float]
+    test: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What ``loopline train`` produced."""
+
+    run_id: str
+    model_name: str
+    best: str
+    version: ModelVersion
+    promoted: bool
+    beats_baselines: bool
+    models: list[ModelSummary]
+    evaluation: Evaluation
+    report: ReportPaths
+    splits: tuple[SplitSummary, ...]
+    warnings: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def code_version() -> str:
+    """loopline's version, plus the git commit when run from a checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
+          references: References | None = None, n_boot: int = 200,
+          progress: Progress = SILENT) -> TrainingOutcome:
+    """Run the offline loop once and register the best candidate.
+
+    The best candidate is chosen on the validation split by the spec's primary metric; it is judged
+    on the test split against every baseline. With ``promote`` it becomes ``champion`` only when it
+    beats every baseline on the test split.
+    """
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    prepared = prepare(spec, progress=progress)
+    timings["prepare_s"] = time.perf_counter() - clock
+    splits = prepared.splits
+
+    registry = Registry(workspace)
+    run = registry.start_run(
+        spec_name=spec.name, spec_hash=spec.spec_hash(), data_fingerprint=prepared.data_fingerprint,
+        params={"spec": spec.model_dump(mode="json")}, code_version=code_version(),
+    )
+    try:
+        clock = time.perf_counter()
+        baselines = train_baselines(splits, spec)
+        candidates = train_candidates(splits, spec, progress=progress)
+        timings["train_s"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        valid = {m.name: _metrics(m, splits.valid, spec, splits.label, splits.group)
+                 for m in [*baselines, *candidates]}
+        best = _choose(candidates, valid, spec.primary_metric)
+        refs = dict(references(splits.test)) if references is not None else {}
+        others = [m for m in [*candidates, *baselines] if m is not best]
+        evaluation = evaluate(best, splits.test, spec, label=splits.label, time=splits.time, split="test",
+                              others=others, references=refs, n_boot=n_boot, seed=spec.seed,
+                              progress=progress)
+        test = {s.name: {k: v.value for k, v in s.metrics.items()} for s in evaluation.scores}
+        timings["evaluate_s"] = time.perf_counter() - clock
+
+        primary = spec.primary_metric
+        beaten = [b.name for b in baselines if _better(test[best.name][primary], test[b.name][primary], primary)]
+        beats_all = len(beaten) == len(baselines)
+        warnings = [f.message for f in prepared.findings]
+        if not beats_all:
+            lost = sorted({b.name for b in baselines} - set(beaten))
+            warnings.append(f"{best.name} does not beat the baseline(s) {', '.join(lost)} on test {primary}; "
+                            "it is registered but not promoted.")
+
+        clock = time.perf_counter()
+        report_dir = workspace.reports_root / spec.name / f"run-{run.run_id}"
+        report = render_evaluation(
+            evaluation, report_dir, title=f"{spec.name}: {best.name} on the test split",
+            splits=splits.summaries, warnings=warnings,
+            facts=_facts(spec, prepared, best, run.run_id, refs, evaluation),
+        )
+        version = _register(registry, spec, prepared, best, run.run_id, valid, test, beaten, report, warnings)
+        promoted = False
+        if promote and beats_all:
+            registry.promote(spec.name, version.version, alias="champion",
+                             reason=f"run {run.run_id}: best on validation {primary}, beats every baseline on test")
+            promoted = True
+            version = registry.get_version(spec.name, version.version)
+        timings["register_s"] = time.perf_counter() - clock
+
+        models = [ModelSummary(m.name, m.family, m.is_baseline, valid[m.name], test.get(m.name, {}))
+                  for m in [*candidates, *baselines]]
+        registry.finish_run(run.run_id, status="finished",
+                            metrics={"valid": valid[best.name], "test": test[best.name]}, timings=timings)
+    except BaseException as exc:
+        registry.finish_run(run.run_id, status="failed", metrics={}, timings=timings, error=str(exc)[:2000])
+        raise
+    return TrainingOutcome(
+        run_id=run.run_id, model_name=spec.name, best=best.name, version=version, promoted=promoted,
+        beats_baselines=beats_all, models=models, evaluation=evaluation, report=report,
+        splits=splits.summaries, warnings=warnings, timings=timings,
+    )
+
+
+def _metrics(model: TrainedModel, frame: pd.DataFrame, spec: ProblemSpec, label: str,
+             group: str | None) -> dict[str, float]:
+    groups = frame[group].to_numpy() if group is not None and spec.task == "ranking" else None
+    return compute_metrics(spec.task, frame[label].to_numpy(), model.predict(frame), threshold=model.threshold,
+                           groups=groups, k=spec.metrics.k, classes=model.classes)
+
+
+def _better(a: float, b: float, metric: str) -> bool:
+    return a > b if higher_is_better(metric) else a < b
+
+
+def _choose(candidates: list[TrainedModel], valid: dict[str, dict[str, float]], metric: str) -> TrainedModel:
+    sign = -1.0 if higher_is_better(metric) else 1.0
+    return min(candidates, key=lambda m: sign * valid[m.name][metric])
+
+
+def _facts(spec: ProblemSpec, prepared: Prepared, best: TrainedModel, run_id: str,
+           refs: Mapping[str, np.ndarray], evaluation: Evaluation) -> dict[str, str]:
+    facts = {
+        "run": run_id,
+        "model family": best.family,
+        "spec hash": spec.spec_hash()[:12],
+        "data fingerprint": prepared.data_fingerprint[:12],
+        "features": str(len(best.features)),
+        "calibration": best.calibration or "none",
+        "decision threshold": "n/a" if best.threshold is None else f"{best.threshold:.4f}",
+        "code version": code_version(),
+    }
+    metrics = evaluation.metrics
+    for name in refs:
+        ref = evaluation.scores_of(name).metrics
+        if "roc_auc" in ref and "roc_auc" in metrics:
+            facts[f"AUC: model vs {name}"] = f"{metrics['roc_auc']:.4f} vs {ref['roc_auc'].value:.4f}"
+    return facts
+
+
+def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: TrainedModel, run_id: str,
+              valid: dict[str, dict[str, float]], test: dict[str, dict[str, float]], beaten: list[str],
+              report: ReportPaths, warnings: list[str]) -> ModelVersion:
+    splits = prepared.splits
+    profile = Profile.from_frame(splits.train, splits.schema, features=list(best.features), label=splits.label)
+    with tempfile.TemporaryDirectory(prefix="loopline-model-") as tmp:
+        artifact = Path(tmp) / "model"
+        sha256 = save_model(best, artifact)
+        version = registry.register_model(
+            name=spec.name, run_id=run_id, artifact_dir=artifact, sha256=sha256, family=best.family,
+            task=spec.task, features=list(best.features),
+            metrics={"valid": valid[best.name], "test": test[best.name]}, baselines_beaten=beaten,
+            spec_hash=spec.spec_hash(), data_fingerprint=prepared.data_fingerprint,
+            code_version=code_version(), profile=profile.to_dict(), report_path=str(report.html),
+            card_context={
+                "intended_use": spec.description or f"{spec.task} model for '{spec.name}'",
+                "splits": [s.__dict__ for s in splits.summaries],
+                "threshold": best.threshold, "calibration": best.calibration,
+                "caveats": warnings,
+            },
+        )
+        shutil.rmtree(artifact, ignore_errors=True)
+    return version
+
+
+def evaluate_version(spec: ProblemSpec, workspace: Workspace, version: str, *, n_boot: int = 200,
+                     progress: Progress = SILENT) -> tuple[Evaluation, ReportPaths]:
+    """Evaluate a registered version of ``spec.name`` on the spec's test split against fresh baselines."""
+    prepared = prepare(spec, progress=progress)
+    splits = prepared.splits
+    registry = Registry(workspace)
+    found = registry.get_version(spec.name, version)
+    model = registry.load(spec.name, found.version)
+    baselines = train_baselines(splits, spec)
+    evaluation = evaluate(model, splits.test, spec, label=splits.label, time=splits.time, split="test",
+                          others=baselines, n_boot=n_boot, seed=spec.seed, progress=progress)
+    report = render_evaluation(
+        evaluation, workspace.reports_root / spec.name / f"v{found.version}-evaluate",
+        title=f"{spec.name} v{found.version} on the test split", splits=splits.summaries,
+        warnings=[f.message for f in prepared.findings],
+        facts={"version": str(found.version), "sha256": found.sha256[:12], "spec hash": spec.spec_hash()[:12],
+               "data fingerprint": prepared.data_fingerprint[:12]},
+    )
+    return evaluation, report
