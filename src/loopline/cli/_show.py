@@ -9,7 +9,7 @@ from rich.table import Table
 
 from loopline.cli._console import fmt, out
 from loopline.data import Prepared
-from loopline.loop import TRUTH, DemoOutcome, TrainingOutcome
+from loopline.loop import TRUTH, TRUTH_BLIND, DemoOutcome, TrainingOutcome
 from loopline.registry import AliasChange, ModelVersion
 from loopline.spec import higher_is_better
 
@@ -58,10 +58,10 @@ def training_json(outcome: TrainingOutcome) -> dict[str, Any]:
 def show_training(outcome: TrainingOutcome) -> None:
     _show_splits(outcome.splits)
     primary = outcome.evaluation.primary_metric
-    keys = [primary, *[k for k in ("roc_auc", "pr_auc", "ece", "calibration_ratio", "rmse", "r2", "ndcg",
-                                   "accuracy", "macro_f1") if k != primary]]
-    keys = [k for k in keys if any(k in m.test for m in outcome.models)]
-    table = Table("model", "role", *[f"test {k}" for k in keys], title="models on the test split")
+    keys = [primary, *[k for k in ("roc_auc", "pr_auc", "ece", "rmse", "mae", "r2", "ndcg", "map", "accuracy",
+                                   "macro_f1") if k != primary]]
+    keys = [k for k in keys if any(k in m.test for m in outcome.models)][:5]
+    table = Table("model", "role", *keys, title="models on the test split")
     order = sorted(outcome.models, key=lambda m: (m.is_baseline, m.name != outcome.best))
     for m in order:
         role = "baseline" if m.is_baseline else ("best" if m.name == outcome.best else "candidate")
@@ -79,11 +79,13 @@ def show_training(outcome: TrainingOutcome) -> None:
 def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
     data = training_json(outcome.training)
     truth = outcome.training.evaluation.scores_of(TRUTH).metrics
+    blind = outcome.training.evaluation.scores_of(TRUTH_BLIND).metrics
     data.update({
         "workspace": str(outcome.workspace),
         "spec": str(outcome.spec_path),
         "simulation": {"impressions": outcome.simulation.impressions, "clicks": outcome.simulation.clicks},
         "truth": {k: v.value for k, v in truth.items()},
+        "truth_position_blind": {k: v.value for k, v in blind.items()},
     })
     return data
 
@@ -94,9 +96,12 @@ def show_demo(outcome: DemoOutcome) -> None:
     show_training(outcome.training)
     ev = outcome.training.evaluation
     truth = ev.scores_of(TRUTH).metrics
+    blind = ev.scores_of(TRUTH_BLIND).metrics
     if "roc_auc" in truth:
-        out.print(f"test AUC: model {ev.metrics['roc_auc']:.4f} vs the simulator's true probabilities "
-                  f"{truth['roc_auc'].value:.4f} (the best any model could do)")
+        out.print(f"test AUC: model {ev.metrics['roc_auc']:.4f}; the simulator's true probabilities "
+                  f"{truth['roc_auc'].value:.4f} (the best any model could do), "
+                  f"{blind['roc_auc'].value:.4f} without the feed position (the best a model that, like this one, "
+                  "does not see the position could do)")
     out.print(f"spec: {outcome.spec_path}")
 
 

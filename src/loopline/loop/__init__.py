@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loopline.loop._demo import TRUTH, DemoOutcome, demo_spec, run_demo
+from loopline.loop._demo import TRUTH, TRUTH_BLIND, DemoOutcome, demo_spec, run_demo
 from loopline.loop._train import (
     ModelSummary,
     TrainingOutcome,
@@ -13,6 +13,7 @@ from loopline.loop._train import (
 
 __all__ = [
     "TRUTH",
+    "TRUTH_BLIND",
     "DemoOutcome",
     "ModelSummary",
     "TrainingOutcome",

@@ -23,6 +23,10 @@ from loopline.spec import ProblemSpec
 from loopline.workspace import Workspace
 
 TRUTH = "simulator truth"
+"""The simulator's click probability of each impression: the best any model could do."""
+TRUTH_BLIND = "simulator truth, position-blind"
+"""The true engagement probability without the position effect, scaled to the mean click rate: the best
+a model that does not know the feed position (the demo's models do not: the ranking decides it) could do."""
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,13 @@ def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: i
     spec_path.write_text(spec_text, encoding="utf-8")
     spec = ProblemSpec.load(spec_path)
 
-    truth = pd.read_parquet(simulation.truth_path, columns=["request_id", "item_id", "true_p"])
+    truth = pd.read_parquet(simulation.truth_path, columns=["request_id", "item_id", "true_p", "p_engage"])
 
     def references(frame: pd.DataFrame) -> Mapping[str, np.ndarray]:
         joined = frame[["request_id", "item_id"]].merge(truth, on=["request_id", "item_id"], how="left")
-        return {TRUTH: joined["true_p"].to_numpy(dtype=float)}
+        true_p = joined["true_p"].to_numpy(dtype=float)
+        engage = joined["p_engage"].to_numpy(dtype=float)
+        return {TRUTH: true_p, TRUTH_BLIND: engage * (true_p.mean() / engage.mean())}
 
     training = train(spec, workspace, promote=True, references=references, n_boot=n_boot, progress=progress)
     return DemoOutcome(workspace=workspace.root, spec_path=spec_path, simulation=simulation, training=training)
