@@ -127,7 +127,7 @@ def evaluate_rule(rule: str, frame: pd.DataFrame) -> np.ndarray:
     try:
         table = con.sql(f"SELECT CAST(({rule}) AS DOUBLE) AS score FROM frame").to_arrow_table()
     except duckdb.Error as exc:
-        message = str(exc).strip().splitlines()[0]
+        message = str(exc).strip().splitlines()[0].rstrip('.')
         raise ModelError(f"baseline.rule {rule!r} cannot be evaluated: {message}. It is a DuckDB SQL expression over "
                          f"the columns {[str(c) for c in frame.columns]}.") from exc
     finally:
