@@ -30,7 +30,7 @@ def test_load_checks_the_artifact_through_models(registry: Registry, artifact: t
         calls.append((directory, sha256))
         return "model"
 
-    monkeypatch.setattr(loopline.models, "load_model", fake_load_model, raising=False)
+    monkeypatch.setattr("loopline.registry._registry.load_model", fake_load_model)
     register(registry, artifact)
     second = register(registry, artifact)
     registry.promote("churn", 2, reason="better")

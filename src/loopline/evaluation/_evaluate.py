@@ -29,7 +29,7 @@ from loopline.evaluation._multiclass import class_indices
 from loopline.evaluation._over_time import as_utc, over_time
 from loopline.evaluation._slices import compute_slices, worst_slices
 from loopline.evaluation._types import Curve, Evaluation, ModelScores
-from loopline.models._types import TrainedModel
+from loopline.models import TrainedModel
 from loopline.spec import METRICS, ProblemSpec, Task
 
 _MIN_OTHER_BOOT = 50

@@ -10,7 +10,7 @@ import pandas as pd
 
 from loopline._errors import EvaluationError
 from loopline.evaluation._types import Mistake, RowExplanation
-from loopline.models._types import Explanation, TrainedModel
+from loopline.models import Explanation, TrainedModel
 from loopline.spec import Task
 
 TOP_IMPORTANCE = 30

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from loopline._errors import FeatureError
-from loopline.data._types import Column, Kind, Schema
+from loopline.data import Column, Kind, Schema
 from loopline.features._categories import CodeEncoder, OneHotEncoder
 from loopline.features._encoder import Encoder, Mode
 from loopline.features._hashing import HashEncoder

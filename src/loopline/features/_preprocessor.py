@@ -9,7 +9,7 @@ any block is sparse (text, hashed categories).
 columns of the training rows are encoded out of fold (see ``_target.py``).
 
 >>> import pandas as pd
->>> from loopline.data._types import Column, Kind, Schema
+>>> from loopline.data import Column, Kind, Schema
 >>> from loopline.spec import FeaturesSpec
 >>> schema = Schema((Column("x", Kind.NUMERIC, "float64", 3, 0.0), Column("c", Kind.CATEGORICAL, "str", 2, 0.0)))
 >>> pre = build_preprocessor(schema, ["x", "c"], spec=FeaturesSpec(), task="binary", for_model="tree")
@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from loopline._errors import FeatureError
-from loopline.data._types import Schema
+from loopline.data import Schema
 from loopline.features._encoder import Encoder, Matrix
 from loopline.features._plan import encoder_from_state, plan_encoders
 from loopline.features._state import jsonable

@@ -17,7 +17,7 @@ data that survives JSON. Per feature, by kind:
 Undefined statistics (the mean of a column with no values) are ``None``.
 
 >>> import pandas as pd
->>> from loopline.data._types import Column, Kind, Schema
+>>> from loopline.data import Column, Kind, Schema
 >>> schema = Schema((Column("x", Kind.NUMERIC, "float64", 4, 0.0),))
 >>> p = Profile.from_frame(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), schema, features=["x"], bins=2)
 >>> p.features["x"].edges, p.features["x"].counts
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from loopline._errors import FeatureError
-from loopline.data._types import Kind, Schema
+from loopline.data import Kind, Schema
 from loopline.features._coerce import as_bool, as_float, as_text, as_utc, category_keys
 from loopline.features._label_profile import LabelProfile
 from loopline.features._state import jsonable

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from loopline._errors import RegistryError, WorkspaceError
+from loopline.models import load_model
 from loopline.registry import _aliases, _runs
 from loopline.registry._engine import create_registry_engine, read_connection
 from loopline.registry._lookup import fetch_versions, model_names, require_model, resolve
@@ -19,7 +19,7 @@ from loopline.registry._versions import register
 from loopline.workspace import ENV_DB_URL, Workspace
 
 if TYPE_CHECKING:
-    from loopline.models._types import TrainedModel
+    from loopline.models import TrainedModel
 
 
 class Registry:
@@ -122,8 +122,7 @@ class Registry:
                 f"{self.workspace.artifact_root})."
             )
         # Imported lazily: loading is the only thing the registry needs from loopline.models.
-        models = importlib.import_module("loopline.models")
-        model: TrainedModel = models.load_model(found.artifact_path, sha256=found.sha256)
+        model: TrainedModel = load_model(found.artifact_path, sha256=found.sha256)
         return model
 
     # aliases ------------------------------------------------------------------------------------

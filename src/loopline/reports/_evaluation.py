@@ -17,7 +17,7 @@ from typing import Any
 from markupsafe import Markup
 
 from loopline import __version__
-from loopline.data._types import SplitSummary
+from loopline.data import SplitSummary
 from loopline.evaluation import Curve, Evaluation
 from loopline.reports import _figures as figures
 from loopline.reports._diagnostics import (

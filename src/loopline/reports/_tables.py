@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from loopline.data._types import SplitSummary
+from loopline.data import SplitSummary
 from loopline.evaluation import Evaluation, MetricValue, ModelScores
 from loopline.reports._format import (
     fmt_count,
