@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tests.conftest import customers_spec, make_customers
 
 from loopline import DataError
 from loopline.data import Kind, draft_spec, prepare
 from loopline.spec import ProblemSpec
+from tests.conftest import customers_spec, make_customers
 
 
 def _prepare(tmp_path: Path, frame: pd.DataFrame, **over: Any) -> Any:

@@ -2,14 +2,16 @@
 
 Serving and the simulator write it; experiments, monitoring and retraining read it through DuckDB.
 The contract columns of each kind are in :data:`SCHEMAS`; writers may add columns, never drop or
-retype these.
+retype these. :func:`assign` maps randomization units to experiment arms deterministically, the
+same way in serving and in the simulator.
 """
 
 from __future__ import annotations
 
+from loopline.events._assignment import N_BUCKETS, assign, buckets
 from loopline.events._conform import KINDS, EventKind, conform
 from loopline.events._log import EventLog
-from loopline.events._schema import ASSIGNMENT, EXPOSURE, FEEDBACK, SCHEMAS, TS
+from loopline.events._schema import ASSIGNMENT, EXPOSURE, FEEDBACK, REQUIRED, SCHEMAS, TS
 from loopline.events._writer import EventWriter
 
 __all__ = [
@@ -17,10 +19,14 @@ __all__ = [
     "EXPOSURE",
     "FEEDBACK",
     "KINDS",
+    "N_BUCKETS",
+    "REQUIRED",
     "SCHEMAS",
     "TS",
     "EventKind",
     "EventLog",
     "EventWriter",
+    "assign",
+    "buckets",
     "conform",
 ]

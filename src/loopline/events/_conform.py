@@ -4,7 +4,9 @@ A table conforms when every contract column of its kind is present with a compat
 means the same family (text, integer, number, boolean, timestamp) and a cast that loses nothing:
 ``int64`` positions become ``int32`` when they fit, ``timestamp[ns, Europe/Berlin]`` becomes
 ``timestamp[us, UTC]`` when no nanoseconds would be dropped. Extra columns (inline feature values,
-for instance) are kept as they are, after the contract columns.
+for instance) are kept as they are, after the contract columns. The columns of
+:data:`~loopline.events._schema.REQUIRED` may not hold nulls, and a feedback row must name its exposure
+(``request_id``, or ``unit_id`` and ``item_id``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Callable
 from typing import Literal, get_args
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loopline._errors import EventLogError
-from loopline.events._schema import SCHEMAS
+from loopline.events._schema import REQUIRED, SCHEMAS
 
 EventKind = Literal["exposures", "feedback", "assignments"]
 KINDS: tuple[EventKind, ...] = get_args(EventKind)
@@ -52,7 +55,8 @@ _FAMILY: dict[str, tuple[str, Callable[[pa.DataType], bool]]] = {
 def conform(kind: EventKind, table: pa.Table) -> pa.Table:
     """Return ``table`` with the contract columns of ``kind`` first, cast to their contract types.
 
-    Raises :class:`EventLogError` naming the first missing or incompatible column and the fix.
+    Raises :class:`EventLogError` naming the first missing, incompatible or wrongly null column and
+    the fix.
 
     >>> import pyarrow as pa
     >>> from datetime import datetime, timezone
@@ -74,12 +78,7 @@ def conform(kind: EventKind, table: pa.Table) -> pa.Table:
                 f"{', '.join(names) or '(none)'}. Add it (with nulls where it does not apply)."
             )
         columns[field.name] = _cast(kind, field, table.column(field.name))
-    ts = columns["ts"]
-    if ts.null_count:
-        raise EventLogError(
-            f"{kind}: column 'ts' has {ts.null_count} null value(s); every record needs the UTC time it "
-            "happened. Fill or drop those rows."
-        )
+    _check_required(kind, columns)
     for name in names:
         if name not in columns:
             columns[name] = table.column(name)
@@ -128,3 +127,40 @@ def _cast_ts(kind: str, field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedA
             f"{kind}: contract column {field.name!r} cannot be stored as {field.type} without losing "
             f"precision ({exc}). Round it to microseconds first, e.g. df['ts'].dt.floor('us')."
         ) from None
+
+
+_WHY = {
+    "ts": "every record needs the UTC time it happened",
+    "deployment": "every record names the deployment that wrote it",
+    "request_id": "every exposure belongs to a request",
+    "unit_id": "every record names its randomization unit",
+    "event": "every feedback record says what happened (e.g. 'click')",
+    "experiment": "every assignment names its experiment",
+    "arm": "every assignment names its arm",
+}
+
+
+def _check_required(kind: EventKind, columns: dict[str, pa.ChunkedArray]) -> None:
+    for name in REQUIRED[kind]:
+        column = columns[name]
+        if column.null_count:
+            first = _first_true(column.is_null())
+            raise EventLogError(
+                f"{kind}: contract column {name!r} has {column.null_count} null value(s) (first at row {first}); "
+                f"{_WHY[name]}. Fill or drop those rows."
+            )
+    if kind == "feedback":
+        orphan = pc.and_(columns["request_id"].is_null(),
+                         pc.or_(columns["unit_id"].is_null(), columns["item_id"].is_null()))
+        count = pc.sum(orphan).as_py() or 0
+        if count:
+            raise EventLogError(
+                f"feedback: {count} row(s) have neither a 'request_id' nor both 'unit_id' and 'item_id' (first at "
+                f"row {_first_true(orphan)}); feedback must name the exposure it answers. Fill request_id, or "
+                "unit_id and item_id."
+            )
+
+
+def _first_true(mask: pa.ChunkedArray) -> int:
+    index: int = pc.index(mask, True).as_py()
+    return index

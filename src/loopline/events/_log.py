@@ -61,7 +61,10 @@ class EventLog:
 
         The contract columns of ``kind`` must be present with compatible types; they are cast
         losslessly to the contract types, and extra columns are kept. Each segment appears
-        atomically: a concurrent reader sees all of its rows or none.
+        atomically: a concurrent reader sees all of its rows or none. When ``write`` returns, its
+        segments are fsynced and renamed into place: the records are durable. Concurrent writers
+        (threads or processes) each add their own uniquely named segments. A failure part-way
+        raises :class:`EventLogError` naming the dates already written.
         """
         kind = check_kind(kind)
         if isinstance(table, pd.DataFrame):
@@ -72,7 +75,18 @@ class EventLog:
             )
         conformed = conform(kind, table).replace_schema_metadata(None)
         kind_dir = self.root / kind
-        return [write_segment(partition_dir(kind_dir, day), part) for day, part in split_by_date(conformed)]
+        written: list[Path] = []
+        for day, part in split_by_date(conformed):
+            folder = partition_dir(kind_dir, day)
+            try:
+                written.append(write_segment(folder, part))
+            except OSError as exc:
+                done = ", ".join(p.parent.name for p in written) or "none"
+                raise EventLogError(
+                    f"{kind}: cannot write a segment to {folder} ({exc}). Dates already written by this call: "
+                    f"{done}; write only the other dates again once the folder is writable."
+                ) from exc
+        return written
 
     def glob(self, kind: EventKind) -> str:
         """The glob of every segment of ``kind``, for DuckDB or a spec's data source."""
@@ -108,6 +122,8 @@ class EventLog:
         """
         kind = check_kind(kind)
         lo, hi = _utc("start", start), _utc("end", end)
+        if columns is not None and not columns:
+            raise EventLogError(f"{kind}: columns=[] selects nothing; pass None for every column or name some.")
         files = self.segments(kind, start=lo, end=hi)
         if not files:
             return _empty(kind, columns)

@@ -3,7 +3,9 @@
 A segment lives at ``<root>/<kind>/date=YYYY-MM-DD/part-<write time>-<uuid>.parquet``. It is written
 to a hidden ``.part-....parquet.tmp`` file in the same folder, flushed to disk, then renamed over its
 final name, and the folder is synced, so a reader (or a crash) sees either the whole segment or none
-of it. Names sort by write time, so listing a folder gives the segments in the order they were written.
+of it. Names sort by write time, so listing a folder gives the segments in the order they were written
+(to the precision of the wall clock). The random ``uuid4`` suffix (122 random bits) makes names unique
+across threads, processes and machines, so concurrent writers never replace each other's segments.
 """
 
 from __future__ import annotations
@@ -61,9 +63,7 @@ def partition_date(folder: Path) -> date | None:
 
 def write_segment(folder: Path, table: pa.Table) -> Path:
     """Write ``table`` as a new segment in ``folder`` atomically; return its path."""
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        _sync_dir(folder.parent)
+    _make_dirs(folder)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"part-{stamp}-{uuid.uuid4().hex}.parquet"
     temporary = folder / f".{final.name}.tmp"
@@ -78,6 +78,20 @@ def write_segment(folder: Path, table: pa.Table) -> Path:
         raise
     _sync_dir(folder)
     return final
+
+
+def _make_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, syncing each new entry into its parent folder."""
+    missing: list[Path] = []
+    current = folder
+    while not current.is_dir() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    if not missing:
+        return
+    folder.mkdir(parents=True, exist_ok=True)  # another writer may create it at the same time: fine
+    for created in reversed(missing):
+        _sync_dir(created.parent)
 
 
 def _sync_dir(folder: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,6 +15,7 @@ import pyarrow as pa
 from loopline._errors import EventLogError
 from loopline.events._conform import EventKind, check_kind, conform
 from loopline.events._log import EventLog
+from loopline.events._segment import partition_dir, split_by_date, write_segment
 
 
 class EventWriter:
@@ -22,17 +25,21 @@ class EventWriter:
     :class:`EventLogError` to the caller and nothing of that call is buffered) and buffers them.
     The buffer is written when it holds ``max_rows`` rows, when its oldest row has waited
     ``max_interval_s`` seconds (a background thread watches the clock, so this happens even if no
-    more records arrive), on :meth:`flush` and on :meth:`close` (also at the end of a ``with`` block).
+    more records arrive), on :meth:`flush` and on :meth:`close` (also at the end of a ``with`` block
+    and, for a writer never closed, when the interpreter exits normally).
 
     Durability: a record is durable once a flush that includes it has returned (``flush()`` and
-    ``close()`` return only after the segments are fsynced and renamed into place). A hard crash
-    (kill -9, power loss) loses at most the rows not yet flushed: at most ``max_rows`` rows, and only
-    rows appended within the last ``max_interval_s`` seconds (plus the time one write takes). Callers
-    that must acknowledge a record as durable call :meth:`flush` before acknowledging.
+    ``close()`` return only after the segments are fsynced and renamed into place). ``append``
+    returning means *buffered*, not durable. A hard crash (kill -9, power loss) loses only the rows not
+    yet written: rows appended within the last ``max_interval_s`` seconds (plus the time one write
+    takes), and never more than ``max_rows - 1`` rows plus the rows of the crashing ``append``. While
+    writes fail (a full disk, say), rows stay buffered and these bounds do not hold; the error is raised
+    by the next ``append``, ``flush`` or ``close``. Callers that acknowledge a record as durable call
+    :meth:`flush` first.
 
-    Writes happen under a lock: an ``append`` that arrives during a flush waits for it. A failed
-    background flush keeps the rows, retries after ``max_interval_s``, and the error is raised by the
-    next ``append``, ``flush`` or ``close``.
+    A flush writes one segment per kind and UTC date and drops each segment's rows from the buffer as
+    soon as it is in place, so a flush that fails half-way and is retried never writes a row twice.
+    Writes happen under a lock: an ``append`` that arrives during a flush waits for it.
 
     >>> import tempfile
     >>> from datetime import datetime, timezone
@@ -56,6 +63,7 @@ class EventWriter:
         self.max_rows = max_rows
         self.max_interval_s = float(max_interval_s)
         self._buffers: dict[EventKind, list[pa.Table]] = {}
+        self._schemas: dict[EventKind, pa.Schema] = {}
         self._rows = 0
         self._oldest: float | None = None
         self._written: list[Path] = []
@@ -64,6 +72,7 @@ class EventWriter:
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._watch, name="loopline-event-writer", daemon=True)
         self._thread.start()
+        atexit.register(self.close)
 
     @property
     def buffered(self) -> int:
@@ -77,21 +86,22 @@ class EventWriter:
         with self._cond:
             return list(self._written)
 
-    def append(self, kind: EventKind, rows: list[dict[str, Any]]) -> None:
-        """Buffer ``rows`` (dicts keyed by column name) of ``kind``; flush if a bound is reached."""
+    def append(self, kind: EventKind, rows: Sequence[Mapping[str, Any]] | pa.Table) -> None:
+        """Buffer ``rows`` (dicts keyed by column name, or a table) of ``kind``; flush if a bound is reached.
+
+        A key missing from some dicts gives nulls in those rows. Raises :class:`EventLogError` if the
+        rows break the contract or give an extra column a type that cannot join the buffered rows'.
+        """
         kind = check_kind(kind)
-        if not rows:
+        table = rows if isinstance(rows, pa.Table) else _from_rows(kind, rows)
+        if table.num_rows == 0:
             return
-        try:
-            table = pa.Table.from_pylist(rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise EventLogError(f"{kind}: rows cannot be converted to a table ({exc}). Give each key one type.") \
-                from None
-        table = conform(kind, table)
+        table = conform(kind, table).replace_schema_metadata(None)
         with self._cond:
             self._raise_pending()
             if self._closed:
                 raise EventLogError("append() on a closed EventWriter; open a new writer.")
+            self._schemas[kind] = _unify(kind, self._schemas.get(kind), table.schema)
             self._buffers.setdefault(kind, []).append(table)
             self._rows += table.num_rows
             if self._oldest is None:
@@ -101,7 +111,7 @@ class EventWriter:
                 self._flush_locked()
 
     def flush(self) -> list[Path]:
-        """Write every buffered row now; return the segments written."""
+        """Write every buffered row now; return the segments written. Durable when it returns."""
         with self._cond:
             self._raise_pending()
             return self._flush_locked()
@@ -113,6 +123,7 @@ class EventWriter:
                 return
             self._closed = True
             self._cond.notify_all()
+        atexit.unregister(self.close)
         self._thread.join()
         with self._cond:
             self._error = None
@@ -136,13 +147,24 @@ class EventWriter:
     def _flush_locked(self) -> list[Path]:
         written: list[Path] = []
         for kind in list(self._buffers):
-            tables = self._buffers[kind]
-            table = pa.concat_tables(tables, promote_options="permissive")
-            written.extend(self.log.write(kind, table))
+            table = pa.concat_tables(self._buffers[kind], promote_options="permissive")
+            parts = split_by_date(table)
+            for i, (day, part) in enumerate(parts):
+                folder = partition_dir(self.log.root / kind, day)
+                try:
+                    path = write_segment(folder, part)
+                except OSError as exc:
+                    raise EventLogError(
+                        f"{kind}: cannot write a segment to {folder} ({exc}); {self._rows} row(s) stay buffered. "
+                        "Free disk space or fix the folder's permissions, then flush again."
+                    ) from exc
+                written.append(path)
+                self._written.append(path)
+                self._rows -= part.num_rows
+                self._buffers[kind] = [rest for _, rest in parts[i + 1:]]
             del self._buffers[kind]
-            self._rows -= table.num_rows
+            del self._schemas[kind]
         self._oldest = None
-        self._written.extend(written)
         return written
 
     def _watch(self) -> None:
@@ -157,6 +179,33 @@ class EventWriter:
                     continue
                 try:
                     self._flush_locked()
-                except Exception as exc:  # kept for the caller; the rows stay buffered
+                except Exception as exc:  # kept for the caller; the unwritten rows stay buffered
                     self._error = exc
                     self._oldest = time.monotonic()
+
+
+def _from_rows(kind: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """A table with a column for every key of any row (``from_pylist`` would keep the first row's only)."""
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    try:
+        return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise EventLogError(f"{kind}: rows cannot be converted to a table ({exc}). Give each key one type.") from None
+
+
+def _unify(kind: str, buffered: pa.Schema | None, new: pa.Schema) -> pa.Schema:
+    if buffered is None:
+        return new
+    for field in new:
+        index = buffered.get_field_index(field.name)
+        if index < 0 or buffered.field(index).type == field.type:
+            continue
+        try:
+            pa.unify_schemas([pa.schema([buffered.field(index)]), pa.schema([field])], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            raise EventLogError(
+                f"{kind}: column {field.name!r} is {field.type} here but {buffered.field(index).type} in rows "
+                "already buffered; give the column one type in every record."
+            ) from None
+    unified: pa.Schema = pa.unify_schemas([buffered, new], promote_options="permissive")
+    return unified

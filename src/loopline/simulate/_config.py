@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import NormalDist
@@ -64,6 +65,14 @@ class SimConfig:
     freshness_window_h: float = 48.0
 
     def __post_init__(self) -> None:
+        counts = {"seed": self.seed, "n_users": self.n_users, "n_posts_per_day": self.n_posts_per_day,
+                  "n_topics": self.n_topics, "n_authors": self.n_authors, "days": self.days,
+                  "feed_length": self.feed_length, "candidates_per_session": self.candidates_per_session}
+        for name, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+                raise SimulationError(f"SimConfig.{name} must be an integer, got {count!r}.")
+        if self.seed < 0:
+            raise SimulationError(f"SimConfig.seed must be >= 0, got {self.seed}.")
         positive = {"n_users": self.n_users, "n_posts_per_day": self.n_posts_per_day, "n_topics": self.n_topics,
                     "n_authors": self.n_authors, "days": self.days, "feed_length": self.feed_length,
                     "candidates_per_session": self.candidates_per_session,
@@ -80,6 +89,11 @@ class SimConfig:
         for name, value in shares.items():
             if not 0 < value < 1:
                 raise SimulationError(f"SimConfig.{name} must be strictly between 0 and 1, got {value}.")
+        if self.late_click_share >= 0.5:
+            raise SimulationError(
+                f"SimConfig.late_click_share must be below 0.5, got {self.late_click_share}: the median click delay "
+                "is under 30 minutes, so fewer than half the clicks can come later than that."
+            )
         if self.click_delay_median_s >= 1800:
             raise SimulationError(
                 f"SimConfig.click_delay_median_s must be below 1800 (30 minutes), got {self.click_delay_median_s}."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loopline.simulate._config import SimConfig
+from loopline.simulate._config import SimConfig, SimulationError
 from loopline.simulate._world import AGE_EFFECT, COUNTRY_EFFECT, DEVICE_EFFECT, World, user_activity
 
 US_PER_S = 1_000_000
@@ -83,15 +83,27 @@ def engagement_logit(world: World, user: np.ndarray, post: np.ndarray, age_h: np
 
 
 def solve_intercept(logit: np.ndarray, exam: np.ndarray, target: float) -> float:
-    """The intercept ``b0`` with ``mean(exam * sigmoid(b0 + logit)) == target`` (bisection)."""
-    lo, hi = -20.0, 20.0
-    for _ in range(60):
+    """The intercept ``b0`` with ``mean(exam * sigmoid(b0 + logit)) == target`` (bisection).
+
+    Raises :class:`SimulationError` when no intercept reaches ``target``: the click-through rate cannot
+    exceed the mean examination probability, whatever the engagement.
+    """
+    lo, hi = -40.0, 40.0
+    for _ in range(80):
         mid = (lo + hi) / 2
         if np.mean(exam * _sigmoid(mid + logit)) < target:
             lo = mid
         else:
             hi = mid
-    return (lo + hi) / 2
+    b0 = (lo + hi) / 2
+    reached = float(np.mean(exam * _sigmoid(b0 + logit)))
+    if abs(reached - target) > 1e-3 * target:
+        raise SimulationError(
+            f"SimConfig.base_ctr={target} cannot be reached: with position_bias and feed_length as set, at most "
+            f"{np.mean(exam):.4f} of impressions are examined (the CTR is {reached:.4f} at the closest). Lower "
+            "base_ctr or position_bias, or shorten feed_length."
+        )
+    return b0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
