@@ -1,173 +1,189 @@
 """Baselines every candidate must beat: the constant prior, random scores and the spec's rule.
 
 - ``constant``: the train label mean (binary, regression, ranking) or class shares (multiclass).
-- ``random``: scores that ignore the features, seeded and drawn per row: binary, a Beta draw whose
-  mean is the prior; multiclass, a Dirichlet draw around the class shares; regression, a draw from
-  the train label's quantiles; ranking, uniform. Its AUC is 0.5 by construction.
-- ``heuristic``: the spec's ``baseline.rule``, a DuckDB SQL expression over the columns, mapped to
-  the task's scale by a one-feature fit on train (logistic for binary, linear for regression; the
-  raw expression for ranking).
+- ``random``: scores that ignore the features, drawn from a generator seeded by the spec's seed and
+  the row count: binary, a Beta draw whose mean is the prior; multiclass, a Dirichlet draw around
+  the class shares; regression, a draw from the train label's distribution (its percentiles,
+  interpolated); ranking, uniform. Its AUC is 0.5 by construction.
+- ``heuristic``: the spec's ``baseline.rule`` (a DuckDB SQL expression), mapped to the task's scale
+  by a one-feature fit on train: logistic (binary), multinomial logistic (multiclass), least squares
+  (regression); ranking keeps the raw expression. Null values of the rule get the train median.
+
+Each scorer gives a raw score (see ``_model.Scorer``): log-odds, class log-probabilities or values.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from scipy.special import logit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
 from loopline._errors import ModelError
+from loopline.models._rule import evaluate_rule
 from loopline.models._types import Explanation, ModelFamily
 from loopline.spec import Task
 
-_EPS = 1e-6
+EPS = 1e-6
+QUANTILES = 101
 
 
-@dataclass
-class ConstantScorer:
-    task: Task
-    prior: list[float]
-    family: ModelFamily = "constant"
-
-    def raw(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.task == "multiclass":
-            return np.tile(np.asarray(self.prior), (len(frame), 1))
-        return np.full(len(frame), self.prior[0])
+class _Unexplained:
+    """Baselines explain nothing and have no feature importance."""
 
     def explain(self, frame: pd.DataFrame) -> Explanation | None:
         return None
 
     def importance(self) -> dict[str, float] | None:
         return None
+
+    def files(self) -> dict[str, bytes]:
+        return {}
+
+
+@dataclass
+class ConstantScorer(_Unexplained):
+    task: Task
+    prior: list[float]
+
+    @property
+    def family(self) -> ModelFamily:
+        return "constant"
+
+    def margin(self, frame: pd.DataFrame) -> np.ndarray:
+        n = len(frame)
+        if self.task == "multiclass":
+            return np.tile(np.log(np.clip(self.prior, EPS, 1.0)), (n, 1))
+        value = float(logit(np.clip(self.prior[0], EPS, 1 - EPS))) if self.task == "binary" else self.prior[0]
+        return np.full(n, value, dtype=np.float64)
 
     def state(self) -> dict[str, Any]:
         return {"task": self.task, "prior": self.prior}
 
-    def files(self) -> dict[str, bytes]:
-        return {}
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ConstantScorer:
+        return cls(state["task"], [float(v) for v in state["prior"]])
 
 
 @dataclass
-class RandomScorer:
+class RandomScorer(_Unexplained):
     task: Task
     seed: int
     prior: list[float]
     quantiles: list[float]
-    family: ModelFamily = "random"
 
-    def raw(self, frame: pd.DataFrame) -> np.ndarray:
+    @property
+    def family(self) -> ModelFamily:
+        return "random"
+
+    def margin(self, frame: pd.DataFrame) -> np.ndarray:
         n = len(frame)
         rng = np.random.default_rng([self.seed, n])
         if self.task == "binary":
-            p = min(max(self.prior[0], _EPS), 1 - _EPS)
-            return np.clip(rng.beta(2 * p / (1 - p) if p < 0.5 else 2.0, 2.0 if p < 0.5 else 2 * (1 - p) / p, n),
-                           _EPS, 1 - _EPS)
+            p = float(np.clip(self.prior[0], EPS, 1 - EPS))
+            a, b = (2 * p / (1 - p), 2.0) if p < 0.5 else (2.0, 2 * (1 - p) / p)  # mean a / (a + b) = p
+            out: np.ndarray = logit(np.clip(rng.beta(a, b, n), EPS, 1 - EPS))
+            return out
         if self.task == "multiclass":
             alpha = np.maximum(np.asarray(self.prior) * len(self.prior), 0.05)
-            return rng.dirichlet(alpha, n)
+            return np.log(np.clip(rng.dirichlet(alpha, n), EPS, 1.0))
         if self.task == "regression":
-            return np.interp(rng.random(n), np.linspace(0, 1, len(self.quantiles)), self.quantiles)
+            drawn: np.ndarray = np.interp(rng.random(n), np.linspace(0, 1, len(self.quantiles)), self.quantiles)
+            return drawn
         return rng.random(n)
-
-    def explain(self, frame: pd.DataFrame) -> Explanation | None:
-        return None
-
-    def importance(self) -> dict[str, float] | None:
-        return None
 
     def state(self) -> dict[str, Any]:
         return {"task": self.task, "seed": self.seed, "prior": self.prior, "quantiles": self.quantiles}
 
-    def files(self) -> dict[str, bytes]:
-        return {}
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RandomScorer:
+        return cls(state["task"], int(state["seed"]), [float(v) for v in state["prior"]],
+                   [float(v) for v in state["quantiles"]])
 
 
 @dataclass
-class HeuristicScorer:
+class HeuristicScorer(_Unexplained):
+    """``slope * rule + intercept`` per output (one output, or one per class); ``fill`` replaces nulls."""
+
     task: Task
     rule: str
     fill: float
-    slope: float
-    intercept: float
-    family: ModelFamily = "heuristic"
+    slope: list[float]
+    intercept: list[float]
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
+    @property
+    def family(self) -> ModelFamily:
+        return "heuristic"
+
+    def margin(self, frame: pd.DataFrame) -> np.ndarray:
         values = evaluate_rule(self.rule, frame)
-        return np.where(np.isfinite(values), values, self.fill)
-
-    def raw(self, frame: pd.DataFrame) -> np.ndarray:
-        s = self.score(frame)
-        if self.task == "binary":
-            return np.clip(1.0 / (1.0 + np.exp(-(self.slope * s + self.intercept))), _EPS, 1 - _EPS)
-        if self.task == "regression":
-            return self.slope * s + self.intercept
-        return s
-
-    def explain(self, frame: pd.DataFrame) -> Explanation | None:
-        return None
-
-    def importance(self) -> dict[str, float] | None:
-        return None
+        s = np.where(np.isfinite(values), values, self.fill)
+        if self.task == "multiclass":
+            margins: np.ndarray = np.outer(s, self.slope) + np.asarray(self.intercept)
+            return margins
+        return self.slope[0] * s + self.intercept[0]
 
     def state(self) -> dict[str, Any]:
         return {"task": self.task, "rule": self.rule, "fill": self.fill, "slope": self.slope,
                 "intercept": self.intercept}
 
-    def files(self) -> dict[str, bytes]:
-        return {}
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> HeuristicScorer:
+        return cls(state["task"], str(state["rule"]), float(state["fill"]), [float(v) for v in state["slope"]],
+                   [float(v) for v in state["intercept"]])
 
 
-def evaluate_rule(rule: str, frame: pd.DataFrame) -> np.ndarray:
-    """The value of the SQL expression ``rule`` for each row of ``frame`` (NaN where it is null)."""
-    con = duckdb.connect()
-    con.register("frame", frame)
-    try:
-        table = con.sql(f"SELECT CAST(({rule}) AS DOUBLE) AS score FROM frame").to_arrow_table()
-    except duckdb.Error as exc:
-        message = str(exc).strip().splitlines()[0].rstrip('.')
-        raise ModelError(f"baseline.rule {rule!r} cannot be evaluated: {message}. It is a DuckDB SQL expression over "
-                         f"the columns {[str(c) for c in frame.columns]}.") from exc
-    finally:
-        con.close()
-    return np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=float)
-
-
-def constant(task: Task, y: np.ndarray, classes: tuple[Any, ...] | None) -> ConstantScorer:
-    return ConstantScorer(task, _prior(task, y, classes))
-
-
-def random(task: Task, y: np.ndarray, classes: tuple[Any, ...] | None, *, seed: int) -> RandomScorer:
-    quantiles = [float(q) for q in np.quantile(y.astype(float), np.linspace(0, 1, 101))] \
-        if task == "regression" else []
-    return RandomScorer(task, seed, _prior(task, y, classes), quantiles)
-
-
-def heuristic(task: Task, rule: str, frame: pd.DataFrame, y: np.ndarray) -> HeuristicScorer:
+def prior(task: Task, y: np.ndarray, n_classes: int | None) -> list[float]:
+    """The train label mean, or the class shares (``y`` holds class indices) for multiclass."""
     if task == "multiclass":
-        raise ModelError("baseline.rule gives one score per row, which cannot rank several classes; remove it for "
-                         "task 'multiclass'.")
+        assert n_classes is not None
+        return [float(v) for v in np.bincount(y.astype(np.int64), minlength=n_classes) / len(y)]
+    return [float(np.mean(y))]
+
+
+def fit_constant(task: Task, y: np.ndarray, n_classes: int | None) -> ConstantScorer:
+    return ConstantScorer(task, prior(task, y, n_classes))
+
+
+def fit_random(task: Task, y: np.ndarray, n_classes: int | None, *, seed: int) -> RandomScorer:
+    quantiles = [float(q) for q in np.quantile(y, np.linspace(0, 1, QUANTILES))] if task == "regression" else []
+    return RandomScorer(task, seed, prior(task, y, n_classes), quantiles)
+
+
+def fit_heuristic(task: Task, rule: str, frame: pd.DataFrame, y: np.ndarray,
+                  n_classes: int | None) -> HeuristicScorer:
+    """The rule mapped to ``task``'s scale by a one-feature fit on the training rows ``frame``."""
     values = evaluate_rule(rule, frame)
     finite = np.isfinite(values)
     if not finite.any():
-        raise ModelError(f"baseline.rule {rule!r} is null or infinite in every training row.")
+        raise ModelError(f"baseline.rule {rule!r} is null (or infinite) in every training row; check the columns it "
+                         "uses and their missing values")
     fill = float(np.median(values[finite]))
-    s = np.where(finite, values, fill).reshape(-1, 1)
-    slope, intercept = 1.0, 0.0
-    if task == "binary" and len(np.unique(y)) == 2:
-        lr = LogisticRegression(C=1e4).fit(s, y)
-        slope, intercept = float(lr.coef_[0, 0]), float(lr.intercept_[0])
-    elif task == "regression":
-        lin = LinearRegression().fit(s, y)
-        slope, intercept = float(lin.coef_[0]), float(lin.intercept_)
-    return HeuristicScorer(task, rule, fill, slope, intercept)
-
-
-def _prior(task: Task, y: np.ndarray, classes: tuple[Any, ...] | None) -> list[float]:
-    if task == "multiclass":
-        assert classes is not None
-        values = pd.Series(y)
-        return [float((values == c).mean()) for c in classes]
-    return [float(np.mean(y.astype(float)))]
+    s = np.where(finite, values, fill)
+    center, scale = float(s.mean()), float(s.std())
+    if task == "ranking":
+        return HeuristicScorer(task, rule, fill, [1.0], [0.0])
+    if scale == 0:  # a constant rule carries no information: fall back to the prior
+        base = prior(task, y, n_classes)
+        if task == "binary":
+            return HeuristicScorer(task, rule, fill, [0.0], [float(logit(np.clip(base[0], EPS, 1 - EPS)))])
+        if task == "multiclass":
+            return HeuristicScorer(task, rule, fill, [0.0] * len(base), [float(v) for v in np.log(base)])
+        return HeuristicScorer(task, rule, fill, [0.0], base)
+    z = ((s - center) / scale).reshape(-1, 1)
+    if task == "regression":
+        slope, intercept = np.polyfit(z[:, 0], y, 1)
+        return HeuristicScorer(task, rule, fill, [float(slope / scale)], [float(intercept - slope * center / scale)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(z, y.astype(np.int64))
+    coef, b = lr.coef_[:, 0], lr.intercept_
+    if task == "multiclass" and len(coef) == 1:  # two classes: scikit-learn fits one margin, for class 1
+        coef, b = np.r_[0.0, coef], np.r_[0.0, b]
+    return HeuristicScorer(task, rule, fill, [float(c / scale) for c in coef],
+                           [float(i - c * center / scale) for c, i in zip(coef, b, strict=True)])

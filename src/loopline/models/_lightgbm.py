@@ -1,14 +1,20 @@
-"""LightGBM candidates: binary, multiclass, regression and lambdarank, with early stopping on validation.
+"""LightGBM candidates: binary, multiclass, regression and lambdarank, early-stopped on validation.
 
-Inputs come from the ``tree`` preprocessing (raw numbers with NaN, integer category codes passed
-to LightGBM as categorical). Explanations are TreeSHAP contributions (``pred_contrib``) summed back
-to source columns, on the raw (log-odds) scale; importance is the total gain per source column.
+Inputs come from the ``tree`` preprocessing (raw numbers with NaN, integer category codes that
+LightGBM treats as categorical). The parameters are loopline's defaults, then ``models.lightgbm``
+from the spec (a round-count alias such as ``num_boost_round`` caps the rounds). On downsampled
+binary data the validation set carries ``ln(negative_rate)`` as its initial score, so early stopping
+judges the corrected probabilities. The booster kept is cut at the best iteration and re-read from
+its text model, which is exactly what is stored.
+
+Explanations are TreeSHAP contributions (``pred_contrib``) on the raw scale (log-odds for binary;
+the predicted class's margin for multiclass) summed back to source columns, with LightGBM's bias
+column as base. Importance is the total split gain per source column, normalised to sum 1.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,46 +23,65 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from loopline.features import Preprocessor, build_preprocessor
-from loopline.models._model import group_by_source
+from loopline._errors import ModelError
+from loopline.data import Splits
+from loopline.features import Matrix, Preprocessor, build_preprocessor
+from loopline.models._model import TASK_LINKS, Fitted, group_by_source, normalised
+from loopline.models._targets import Targets
 from loopline.models._types import Explanation, ModelFamily
 from loopline.spec import ProblemSpec, Task
 
 MAX_ROUNDS = 1000
-OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
-              "regression": ("regression", "l2"), "ranking": ("lambdarank", "ndcg")}
+ROUND_ALIASES = ("num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round", "num_rounds",
+                 "nrounds", "num_boost_round", "n_estimators", "max_iter")
+STOPPING_ALIASES = ("early_stopping_round", "early_stopping_rounds", "early_stopping", "n_iter_no_change")
+OBJECTIVE_ALIASES = ("objective", "objective_type", "app", "application", "loss")
+DEFAULTS: dict[Task, tuple[str, str]] = {"binary": ("binary", "binary_logloss"),
+                                         "multiclass": ("multiclass", "multi_logloss"),
+                                         "regression": ("regression", "l2"), "ranking": ("lambdarank", "ndcg")}
+# Objectives whose raw score is what ``Model``'s link expects (no log link for regression, no one-vs-all).
+OBJECTIVES: dict[Task, frozenset[str]] = {
+    "binary": frozenset({"binary", "cross_entropy", "xentropy"}),
+    "multiclass": frozenset({"multiclass", "softmax"}),
+    "regression": frozenset({"regression", "regression_l2", "l2", "mean_squared_error", "mse", "l2_root",
+                             "root_mean_squared_error", "rmse", "regression_l1", "l1", "mean_absolute_error", "mae",
+                             "huber", "fair", "quantile", "mape", "mean_absolute_percentage_error"}),
+    "ranking": frozenset({"lambdarank", "rank_xendcg", "xendcg", "xe_ndcg", "xe_ndcg_mart", "xendcg_mart"}),
+}
+MAX_GRADE = 30  # LightGBM's default label_gain has 31 entries
 
 
 @dataclass
 class LightGBMScorer:
-    task: Task
     preprocessor: Preprocessor
     booster: lgb.Booster
-    family: ModelFamily = "lightgbm"
 
-    def _x(self, frame: pd.DataFrame) -> Any:
-        return self.preprocessor.transform(frame)
+    @property
+    def family(self) -> ModelFamily:
+        return "lightgbm"
 
-    def raw(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(self._x(frame)), dtype=float)
+    def margin(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(self.preprocessor.transform(frame), raw_score=True), dtype=np.float64)
 
     def explain(self, frame: pd.DataFrame) -> Explanation | None:
-        if self.task == "multiclass":
-            return None
-        found: Any = self.booster.predict(self._x(frame), pred_contrib=True)
-        contrib = np.asarray(found.toarray() if sp.issparse(found) else found, dtype=float)
-        names, grouped = group_by_source(contrib[:, :-1], self.preprocessor.feature_names_out_,
-                                         self.preprocessor.source_columns_)
-        return Explanation(features=names, contributions=grouped, base=contrib[:, -1])
+        x: Any = self.preprocessor.transform(frame)
+        found = np.asarray(self.booster.predict(x.toarray() if sp.issparse(x) else x, pred_contrib=True),
+                           dtype=np.float64)
+        width = len(self.preprocessor.source_columns_) + 1
+        outputs = int(self.booster.num_model_per_iteration())
+        if outputs > 1:  # multiclass: one block of contributions + bias per class
+            blocks = found.reshape(len(frame), outputs, width)
+            found = blocks[np.arange(len(frame)), np.argmax(blocks.sum(axis=2), axis=1)]
+        names, grouped = group_by_source(found[:, :-1], self.preprocessor.source_columns_)
+        return Explanation(features=names, contributions=grouped, base=found[:, -1].copy())
 
     def importance(self) -> dict[str, float] | None:
-        gain = np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=float).reshape(1, -1)
-        names, grouped = group_by_source(gain, self.preprocessor.feature_names_out_, self.preprocessor.source_columns_)
-        total = float(grouped.sum()) or 1.0
-        return {n: float(v / total) for n, v in zip(names, grouped[0], strict=True)}
+        gain = np.asarray(self.booster.feature_importance(importance_type="gain"), dtype=np.float64)
+        names, grouped = group_by_source(gain.reshape(1, -1), self.preprocessor.source_columns_)
+        return normalised({n: float(v) for n, v in zip(names, grouped[0], strict=True)})
 
     def state(self) -> dict[str, Any]:
-        return {"task": self.task, "preprocessor": self.preprocessor.get_state(), "booster": "booster.txt"}
+        return {"preprocessor": self.preprocessor.get_state(), "booster": "booster.txt"}
 
     def files(self) -> dict[str, bytes]:
         return {"booster.txt": self.booster.model_to_string().encode("utf-8")}
@@ -64,65 +89,109 @@ class LightGBMScorer:
     @classmethod
     def from_state(cls, state: dict[str, Any], files: dict[str, bytes]) -> LightGBMScorer:
         booster = lgb.Booster(model_str=files[state["booster"]].decode("utf-8"))
-        return cls(task=state["task"], preprocessor=Preprocessor.from_state(state["preprocessor"]), booster=booster)
+        return cls(preprocessor=Preprocessor.from_state(state["preprocessor"]), booster=booster)
 
 
-def lightgbm_params(spec: ProblemSpec, n_classes: int | None,
-                    overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """LightGBM parameters: loopline's defaults, then ``models.lightgbm`` from the spec, then ``overrides``."""
-    objective, metric = OBJECTIVES[spec.task]
+@dataclass(eq=False)
+class TreeData:
+    """The preprocessed train and valid sets, built once and shared by tuning trials and the final fit."""
+
+    preprocessor: Preprocessor
+    train: lgb.Dataset
+    valid: lgb.Dataset
+    x_valid: Matrix
+
+
+def lightgbm_params(spec: ProblemSpec, n_classes: int | None) -> tuple[dict[str, Any], int]:
+    """LightGBM parameters (loopline's defaults, then ``models.lightgbm``) and the maximum number of rounds."""
+    objective, metric = DEFAULTS[spec.task]
     params: dict[str, Any] = {
-        "objective": objective, "metric": metric, "learning_rate": 0.05, "num_leaves": 31,
-        "min_child_samples": 50, "feature_fraction": 0.9, "lambda_l2": 1.0, "seed": spec.seed,
-        "deterministic": True, "force_row_wise": True, "verbosity": -1, "num_threads": os.cpu_count() or 1,
+        "objective": objective, "metric": metric, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 50,
+        "seed": spec.seed, "deterministic": True, "force_row_wise": True, "verbosity": -1,
+        "num_threads": os.cpu_count() or 1,
     }
     if spec.task == "multiclass":
         params["num_class"] = n_classes
     if spec.task == "ranking":
         params["eval_at"] = [spec.metrics.k]
-    params.update(spec.models.lightgbm)
-    params.update(overrides or {})
-    return params
+    given = dict(spec.models.lightgbm)
+    stopping = [k for k in STOPPING_ALIASES if k in given]
+    if stopping:
+        raise ModelError(f"models.lightgbm.{stopping[0]}: set early stopping with models.early_stopping_rounds "
+                         "in loopline.yaml instead")
+    rounds = MAX_ROUNDS
+    for alias in ROUND_ALIASES:
+        if alias in given:
+            rounds = int(given.pop(alias))
+    for alias in OBJECTIVE_ALIASES:
+        if alias in given:
+            chosen = str(given.pop(alias))
+            if chosen not in OBJECTIVES[spec.task]:
+                raise ModelError(f"models.lightgbm.{alias}: {chosen!r} does not fit task '{spec.task}'; use one of "
+                                 f"{sorted(OBJECTIVES[spec.task])} or remove it")
+            params["objective"] = chosen
+    params.update(given)
+    return params, rounds
 
 
-def fit_lightgbm(spec: ProblemSpec, train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ...], schema: Any,
-                 y_train: np.ndarray, y_valid: np.ndarray, *, n_classes: int | None = None,
-                 overrides: dict[str, Any] | None = None, preprocessed: tuple[Preprocessor, Any, Any] | None = None,
-                 ) -> tuple[LightGBMScorer, dict[str, Any], float, float]:
-    """Fit with early stopping; return the scorer, its params, fit seconds and the best validation score."""
-    clock = time.perf_counter()
-    if preprocessed is None:
-        pre = build_preprocessor(schema, features, spec=spec.features,
-                                 task=spec.task if spec.task != "ranking" else "regression", for_model="tree",
-                                 seed=spec.seed)
-        x_train = pre.fit_transform(train, y_train if spec.task != "multiclass" else None)
-        x_valid = pre.transform(valid)
-    else:
-        pre, x_train, x_valid = preprocessed
-    params = lightgbm_params(spec, n_classes, overrides)
-    rounds = int(params.pop("num_boost_round", params.pop("n_estimators", MAX_ROUNDS)))
-    group_train = group_valid = None
+def tree_data(targets: Targets, splits: Splits, spec: ProblemSpec) -> TreeData:
+    pre = build_preprocessor(splits.schema, splits.features, spec=spec.features, task=spec.task, for_model="tree",
+                             seed=spec.seed)
+    x_train = pre.fit_transform(targets.train, targets.encoding_labels)
+    x_valid = pre.transform(targets.valid)
+    y_train, y_valid = targets.y_train, targets.y_valid
     if spec.task == "ranking":
-        assert spec.group is not None
-        group_train = _group_sizes(train[spec.group])
-        group_valid = _group_sizes(valid[spec.group])
-    categorical = list(pre.categorical_indices_)
-    dtrain = lgb.Dataset(x_train, label=y_train, group=group_train, categorical_feature=categorical or "auto",
-                         free_raw_data=True)
-    dvalid = lgb.Dataset(x_valid, label=y_valid, group=group_valid, reference=dtrain)
-    booster = lgb.train(params, dtrain, num_boost_round=rounds, valid_sets=[dvalid], valid_names=["valid"],
-                        callbacks=[lgb.early_stopping(spec.models.early_stopping_rounds, verbose=False)])
-    metric_name = next(iter(booster.best_score["valid"])) if booster.best_score.get("valid") else None
-    best_score = float(booster.best_score["valid"][metric_name]) if metric_name else float("nan")
-    if booster.best_iteration > 0:
-        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+        y_train, y_valid = relevance_grades(y_train, y_valid)
+    init = None if targets.negative_rate is None else np.full(len(y_valid), np.log(targets.negative_rate))
+    categorical: Any = list(pre.categorical_indices_) or "auto"
+    train = lgb.Dataset(x_train, label=y_train, group=targets.group_train, categorical_feature=categorical)
+    valid = lgb.Dataset(x_valid, label=y_valid, group=targets.group_valid, init_score=init, reference=train,
+                        categorical_feature=categorical)
+    return TreeData(pre, train, valid, x_valid)
+
+
+def train_booster(data: TreeData, params: dict[str, Any], rounds: int,
+                  stopping_rounds: int) -> tuple[lgb.Booster, dict[str, float]]:
+    """Train with early stopping on the first metric; the booster cut at its best iteration, and the
+    validation metrics there."""
+    booster = lgb.train(params, data.train, num_boost_round=rounds, valid_sets=[data.valid], valid_names=["valid"],
+                        callbacks=[lgb.early_stopping(stopping_rounds, first_metric_only=True, verbose=False)])
+    best = booster.best_iteration or booster.current_iteration()
+    scores = {str(k): float(v) for k, v in booster.best_score.get("valid", {}).items()}
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), scores
+
+
+def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
+    """Fit (or tune, when ``models.tune`` is set) LightGBM with early stopping on the valid split."""
+    n_classes = len(targets.classes) if spec.task == "multiclass" and targets.classes is not None else None
+    data = tree_data(targets, splits, spec)
+    params, rounds = lightgbm_params(spec, n_classes)
+    extra: dict[str, Any] = {}
+    if spec.models.tune is not None:
+        from loopline.models._tune import tune_lightgbm
+
+        booster, params, scores, extra = tune_lightgbm(data, params, rounds, spec)
+    else:
+        booster, scores = train_booster(data, params, rounds, spec.models.early_stopping_rounds)
+    margin = np.asarray(booster.predict(data.x_valid, raw_score=True), dtype=np.float64)
     used = {k: v for k, v in params.items() if k not in ("num_threads", "verbosity")}
-    used.update({"best_iteration": int(booster.current_iteration()), "max_rounds": rounds})
-    return LightGBMScorer(spec.task, pre, booster), used, time.perf_counter() - clock, best_score
+    used.update({"max_rounds": rounds, "best_iteration": int(booster.current_iteration()), "valid_scores": scores,
+                 **extra})
+    return Fitted(LightGBMScorer(data.preprocessor, booster), TASK_LINKS[spec.task], used, margin)
 
 
-def _group_sizes(groups: pd.Series) -> np.ndarray:
-    """Sizes of consecutive runs of the same query id (rows must already be sorted by group)."""
-    values = groups.to_numpy()
-    starts = np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1, len(values)]
-    return np.diff(starts)
+def relevance_grades(y_train: np.ndarray, y_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Relevance as the integer grades 0..30 lambdarank needs: unchanged when it already is, else
+    order-preserving levels (the distinct training values, or 31 quantile bins of them).
+
+    >>> relevance_grades(np.array([0.5, 2.0, 7.5]), np.array([2.0, 9.0]))
+    (array([0., 1., 2.]), array([1., 2.]))
+    """
+    both = np.r_[y_train, y_valid]
+    if np.all(both == np.round(both)) and both.min() >= 0 and both.max() <= MAX_GRADE:
+        return y_train, y_valid
+    levels = np.unique(y_train)
+    edges = levels[1:] if len(levels) <= MAX_GRADE + 1 else np.unique(
+        np.quantile(y_train, np.linspace(0, 1, MAX_GRADE + 2)[1:-1]))
+    return (np.searchsorted(edges, y_train, side="right").astype(np.float64),
+            np.searchsorted(edges, y_valid, side="right").astype(np.float64))

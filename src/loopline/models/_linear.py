@@ -1,115 +1,162 @@
-"""Regularised linear models: logistic regression (binary, multiclass, binary-relevance ranking)
-and ridge regression (regression, graded ranking), on the scaled, one-hot ``linear`` preprocessing.
+"""Regularised linear models on the scaled, one-hot ``linear`` preprocessing.
 
-The regularisation strength is chosen on validation from a small grid. Explanations are
-``coefficient * input`` summed back to source columns (log-odds for binary); importance is the
-mean absolute contribution on a sample of train.
+Logistic regression for binary and multiclass labels and for ranking on 0/1 relevance (a pointwise
+model whose score is a probability); ridge regression for regression and graded ranking. The
+inverse regularisation strength ``C`` (ridge: ``alpha = 1 / C``) is chosen from ``GRID`` by the
+validation log-loss (ridge: mean squared error), fitting from strong to weak regularisation with
+warm starts. On downsampled binary data the validation loss is that of the corrected probabilities.
+
+Explanations are ``coefficient * input`` summed back to source columns, with the intercept as base
+(log-odds for logistic models; the predicted class's margin for multiclass). Importance is the mean
+absolute contribution per source column on (a sample of) the training matrix, normalised to sum 1.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import math
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import log_loss, mean_squared_error
 
+from loopline.data import Splits
 from loopline.features import Preprocessor, build_preprocessor
-from loopline.models._model import group_by_source
+from loopline.models._model import Fitted, group_by_source, normalised
+from loopline.models._targets import Targets
 from loopline.models._types import Explanation, ModelFamily
-from loopline.spec import ProblemSpec, Task
+from loopline.spec import ProblemSpec
 
 GRID = (0.01, 0.1, 1.0, 10.0)
+MAX_ITER = 1000
+IMPORTANCE_ROWS = 100_000
 
 
 @dataclass
 class LinearScorer:
-    task: Task
+    """``x @ coef.T + intercept`` on the preprocessed inputs; one output row of ``coef`` per class
+    for multiclass, else one."""
+
     preprocessor: Preprocessor
-    coef: np.ndarray  # (classes or 1, inputs)
+    coef: np.ndarray
     intercept: np.ndarray
-    logistic: bool
-    importance_: dict[str, float] = field(default_factory=dict)
-    family: ModelFamily = "linear"
+    importance_: dict[str, float]
+
+    @property
+    def family(self) -> ModelFamily:
+        return "linear"
+
+    def _margins(self, x: Any) -> np.ndarray:
+        z: np.ndarray = np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
+        return z
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray:
-        x = self.preprocessor.transform(frame)
-        out = x @ self.coef.T + self.intercept
-        return np.asarray(out, dtype=float)
-
-    def raw(self, frame: pd.DataFrame) -> np.ndarray:
-        z = self.margin(frame)
-        if not self.logistic:
-            return z[:, 0]
-        if z.shape[1] == 1:
-            return np.asarray(1.0 / (1.0 + np.exp(-z[:, 0])), dtype=float)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=float)
+        z = self._margins(self.preprocessor.transform(frame))
+        return z[:, 0] if self.coef.shape[0] == 1 else z
 
     def explain(self, frame: pd.DataFrame) -> Explanation | None:
-        if self.coef.shape[0] != 1:
-            return None
-        x: Any = self.preprocessor.transform(frame)
-        contrib = np.asarray(x.multiply(self.coef[0]).toarray() if sp.issparse(x) else x * self.coef[0],
-                             dtype=np.float64)
-        names, grouped = group_by_source(contrib, self.preprocessor.feature_names_out_,
-                                         self.preprocessor.source_columns_)
-        return Explanation(features=names, contributions=grouped, base=np.full(len(frame), float(self.intercept[0])))
+        x = self.preprocessor.transform(frame)
+        sources = self.preprocessor.source_columns_
+        if self.coef.shape[0] == 1:
+            names, grouped = group_by_source(x, sources, self.coef[0])
+            return Explanation(features=names, contributions=grouped, base=np.full(len(frame), self.intercept[0]))
+        predicted = np.argmax(self._margins(x), axis=1)
+        names, grouped = group_by_source(x, sources, self.coef[0])
+        for k in range(1, self.coef.shape[0]):
+            rows = predicted == k
+            if rows.any():
+                grouped[rows] = group_by_source(x[rows], sources, self.coef[k])[1]
+        return Explanation(features=names, contributions=grouped, base=self.intercept[predicted])
 
     def importance(self) -> dict[str, float] | None:
         return dict(self.importance_)
 
     def state(self) -> dict[str, Any]:
-        return {"task": self.task, "preprocessor": self.preprocessor.get_state(), "coef": self.coef.tolist(),
-                "intercept": self.intercept.tolist(), "logistic": self.logistic, "importance": self.importance_}
+        return {"preprocessor": self.preprocessor.get_state(), "coef": self.coef.tolist(),
+                "intercept": self.intercept.tolist(), "importance": self.importance_}
 
     def files(self) -> dict[str, bytes]:
         return {}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LinearScorer:
-        return cls(task=state["task"], preprocessor=Preprocessor.from_state(state["preprocessor"]),
-                   coef=np.asarray(state["coef"], dtype=float), intercept=np.asarray(state["intercept"], dtype=float),
-                   logistic=bool(state["logistic"]), importance_=dict(state["importance"]))
+        return cls(preprocessor=Preprocessor.from_state(state["preprocessor"]),
+                   coef=np.asarray(state["coef"], dtype=np.float64),
+                   intercept=np.asarray(state["intercept"], dtype=np.float64),
+                   importance_={str(k): float(v) for k, v in state["importance"].items()})
 
 
-def fit_linear(spec: ProblemSpec, train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ...],
-               schema: Any, y_train: np.ndarray, y_valid: np.ndarray) -> tuple[LinearScorer, dict[str, Any], float]:
-    """Fit on train, pick the regularisation on validation; return the scorer, params and fit seconds."""
-    clock = time.perf_counter()
+def fit_linear(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
+    """Fit on train for each ``C`` in ``GRID``; keep the one with the lowest validation loss."""
     task = spec.task
-    logistic = task in ("binary", "multiclass") or (task == "ranking" and set(np.unique(y_train)) <= {0.0, 1.0})
-    pre = build_preprocessor(schema, features, spec=spec.features, task=task if task != "ranking" else "regression",
-                             for_model="linear", seed=spec.seed)
-    x_train = pre.fit_transform(train, y_train if task != "multiclass" else None)
-    x_valid = pre.transform(valid)
-    best: tuple[float, Any, float] | None = None
+    logistic = task in ("binary", "multiclass") or (task == "ranking" and set(np.unique(targets.y_train)) <= {0, 1})
+    pre = build_preprocessor(splits.schema, splits.features, spec=spec.features, task=task, for_model="linear",
+                             seed=spec.seed)
+    x_train = pre.fit_transform(targets.train, targets.encoding_labels)
+    x_valid = pre.transform(targets.valid)
+    outputs = len(targets.classes) if task == "multiclass" and targets.classes is not None else 1
+    offset = math.log(targets.negative_rate) if targets.negative_rate is not None else 0.0
+    losses: dict[str, float] = {}
+    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
+    converged = True
+    logistic_model = LogisticRegression(max_iter=MAX_ITER, warm_start=True)
     for c in GRID:
         if logistic:
-            model: Any = LogisticRegression(C=c, max_iter=500, tol=1e-4).fit(x_train, y_train)
-            p = model.predict_proba(x_valid)
-            loss = float(log_loss(y_valid, p if p.shape[1] > 2 else p[:, 1], labels=model.classes_))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in params instead
+                logistic_model.set_params(C=c).fit(x_train, targets.y_train.astype(np.int64))
+            coef, intercept = _expand(logistic_model.coef_, logistic_model.intercept_, outputs)
+            converged = converged and int(np.max(logistic_model.n_iter_)) < MAX_ITER
+            z = np.asarray(x_valid @ coef.T, dtype=np.float64) + intercept
+            loss = _log_loss(targets.y_valid, z[:, 0] + offset if outputs == 1 else z)
         else:
-            model = Ridge(alpha=1.0 / c).fit(x_train, y_train)
-            loss = float(mean_squared_error(y_valid, model.predict(x_valid)))
+            ridge = Ridge(alpha=1.0 / c).fit(x_train, targets.y_train)
+            coef, intercept = _expand(ridge.coef_, ridge.intercept_, 1)
+            z = np.asarray(x_valid @ coef.T, dtype=np.float64) + intercept
+            loss = float(np.mean((targets.y_valid - z[:, 0]) ** 2))
+        losses[str(c)] = loss
         if best is None or loss < best[0]:
-            best = (loss, model, c)
+            best = (loss, c, coef.copy(), intercept.copy())
     assert best is not None
-    _, model, c = best
-    coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
-    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=float))
-    scorer = LinearScorer(task, pre, coef, intercept, logistic)
-    if coef.shape[0] == 1:
-        sample = train.iloc[:20_000]
-        explained = scorer.explain(sample)
-        assert explained is not None
-        mean_abs = np.abs(explained.contributions).mean(axis=0)
-        total = float(mean_abs.sum()) or 1.0
-        scorer.importance_ = {n: float(v / total) for n, v in zip(explained.features, mean_abs, strict=True)}
-    params = {"kind": "logistic" if logistic else "ridge", "C": c, "inputs": int(coef.shape[1])}
-    return scorer, params, time.perf_counter() - clock
+    _, c, coef, intercept = best
+    importance = _importance(x_train, coef, pre.source_columns_, seed=spec.seed)
+    scorer = LinearScorer(pre, coef, intercept, importance)
+    z_valid = scorer._margins(x_valid)
+    params = {"model": "logistic" if logistic else "ridge", "C": c, "grid": list(GRID),
+              "valid_loss_by_C": losses, "inputs": int(coef.shape[1]), "converged": converged}
+    return Fitted(scorer, "logistic" if logistic and outputs == 1 else ("softmax" if logistic else "identity"),
+                  params, z_valid[:, 0] if outputs == 1 else z_valid)
+
+
+def _expand(coef: Any, intercept: Any, outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients as (outputs, inputs); scikit-learn's single margin for two classes becomes two rows."""
+    c = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    b = np.atleast_1d(np.asarray(intercept, dtype=np.float64))
+    if outputs == 2 and c.shape[0] == 1:
+        c, b = np.vstack([np.zeros_like(c), c]), np.r_[0.0, b]
+    return c, b
+
+
+def _log_loss(y: np.ndarray, z: np.ndarray) -> float:
+    """Log-loss from log-odds (one column) or class margins."""
+    if z.ndim == 1:
+        return float(np.mean(np.where(y == 1, np.logaddexp(0.0, -z), np.logaddexp(0.0, z))))
+    rows = np.arange(len(y))
+    return float(np.mean(logsumexp(z, axis=1) - z[rows, y.astype(np.int64)]))
+
+
+def _importance(x: Any, coef: np.ndarray, sources: list[str], *, seed: int) -> dict[str, float]:
+    rows = x.shape[0]
+    if rows > IMPORTANCE_ROWS:
+        x = x[np.sort(np.random.default_rng(seed).choice(rows, IMPORTANCE_ROWS, replace=False))]
+    names: tuple[str, ...] = ()
+    total = np.zeros(0)
+    for k in range(coef.shape[0]):
+        names, grouped = group_by_source(x, sources, coef[k])
+        mean_abs = np.abs(grouped).mean(axis=0)
+        total = mean_abs if k == 0 else total + mean_abs
+    return normalised({n: float(v) for n, v in zip(names, total, strict=True)})

@@ -1,53 +1,83 @@
-"""Optional tuning of LightGBM under a time budget with Optuna (``pip install 'loopline[tune]'``).
+"""Tuning LightGBM within ``models.tune``'s budget with Optuna (``pip install 'loopline[tune]'``).
 
-Each trial fits with early stopping on validation and is scored by LightGBM's validation metric
-(log-loss, l2 or nDCG@k); the preprocessing is fitted once and shared by every trial. The sampler
-is seeded, so a budget given in trials is reproducible; a budget in time is not, by nature.
+The search covers ``num_leaves``, ``learning_rate``, ``min_child_samples``, ``feature_fraction`` and
+``lambda_l2``. The first trial is the untuned parameters (run outside Optuna, whose log-scale space
+cannot hold LightGBM's default ``lambda_l2 = 0``), so tuning never ends worse on validation than not
+tuning; Optuna's seeded TPE sampler then runs the remaining trials within what is left of the
+budget. Each trial trains with early stopping on the objective's metric and is scored by the
+LightGBM metric matching the spec's primary metric on validation (the objective's metric when none
+matches; ``params['tuning']['metric']`` says which). A budget given in trials is reproducible; a
+time budget stops after the trial running when it runs out.
+
+The preprocessing and LightGBM's binned datasets are built once and shared by every trial. The best
+trial's booster is kept as is: refitting it with the same parameters on the same data would give
+the same model (training is deterministic), at the cost of one more fit.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import lightgbm as lgb
 
 from loopline._errors import MissingExtraError
-from loopline.data import Splits
-from loopline.features import build_preprocessor
-from loopline.models._lightgbm import fit_lightgbm
-from loopline.spec import ProblemSpec
+from loopline.models._lightgbm import DEFAULTS, TreeData, train_booster
+from loopline.spec import ProblemSpec, Task
+
+# The primary metric -> (LightGBM metric, whether larger is better).
+METRICS: dict[Task, dict[str, tuple[str, bool]]] = {
+    "binary": {"log_loss": ("binary_logloss", False), "roc_auc": ("auc", True), "pr_auc": ("average_precision", True)},
+    "multiclass": {"log_loss": ("multi_logloss", False), "accuracy": ("multi_error", False)},
+    "regression": {"rmse": ("rmse", False), "mae": ("l1", False), "r2": ("l2", False)},
+    "ranking": {"ndcg": ("ndcg", True), "map": ("map", True)},
+}
+SPACE: dict[str, tuple[float, float, bool, bool]] = {  # name: (low, high, log scale, integer)
+    "num_leaves": (8, 256, True, True),
+    "learning_rate": (0.01, 0.3, True, False),
+    "min_child_samples": (5, 200, True, True),
+    "feature_fraction": (0.5, 1.0, False, False),
+    "lambda_l2": (1e-8, 10.0, True, False),
+}
 
 
-def tune_lightgbm(spec: ProblemSpec, train: pd.DataFrame, valid: pd.DataFrame, splits: Splits, y_train: np.ndarray,
-                  y_valid: np.ndarray, *, n_classes: int | None) -> dict[str, Any]:
-    """The best LightGBM parameter overrides found within ``models.tune``'s budget."""
+def tune_lightgbm(data: TreeData, params: dict[str, Any], rounds: int,
+                  spec: ProblemSpec) -> tuple[lgb.Booster, dict[str, Any], dict[str, float], dict[str, Any]]:
+    """The best booster, its parameters and validation scores, and a summary of the search."""
     try:
         import optuna
     except ImportError as exc:
-        raise MissingExtraError("models.tune", "tune", "optuna") from exc
-    assert spec.models.tune is not None
-    pre = build_preprocessor(splits.schema, splits.features, spec=spec.features,
-                             task=spec.task if spec.task != "ranking" else "regression", for_model="tree",
-                             seed=spec.seed)
-    x_train = pre.fit_transform(train, y_train if spec.task != "multiclass" else None)
-    x_valid = pre.transform(valid)
-    maximize = spec.task == "ranking"
+        raise MissingExtraError("tuning LightGBM (models.tune)", "tune", "optuna") from exc
+    tune = spec.models.tune
+    assert tune is not None
+    default_metric = DEFAULTS[spec.task][1]
+    metric, maximize = METRICS[spec.task].get(spec.primary_metric, (default_metric, spec.task == "ranking"))
+    base = {**params, "metric": list(dict.fromkeys([str(params.get("metric", default_metric)), metric])),
+            "feature_pre_filter": False}
+    best: dict[str, Any] = {}
+
+    def fit(params: dict[str, Any]) -> float:
+        booster, scores = train_booster(data, params, rounds, spec.models.early_stopping_rounds)
+        value = next(v for k, v in scores.items() if k.split("@")[0] == metric)
+        if not best or (value > best["value"] if maximize else value < best["value"]):
+            best.update(value=value, booster=booster, params=params, scores=scores)
+        return value
 
     def objective(trial: Any) -> float:
-        overrides = {
-            "num_leaves": trial.suggest_int("num_leaves", 8, 255, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
-            "min_child_samples": trial.suggest_int("min_child_samples", 5, 200, log=True),
-            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
-            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
-        }
-        _, _, _, score = fit_lightgbm(spec, train, valid, splits.features, splits.schema, y_train, y_valid,
-                                      n_classes=n_classes, overrides=overrides, preprocessed=(pre, x_train, x_valid))
-        return score
+        chosen = {name: (trial.suggest_int(name, int(low), int(high), log=log) if integer
+                         else trial.suggest_float(name, low, high, log=log))
+                  for name, (low, high, log, integer) in SPACE.items()}
+        return fit({**base, **chosen})
 
+    clock = time.perf_counter()
+    fit(base)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if maximize else "minimize",
                                 sampler=optuna.samplers.TPESampler(seed=spec.seed))
-    study.optimize(objective, n_trials=spec.models.tune.trials, timeout=spec.models.tune.budget.total_seconds())
-    return dict(study.best_params)
+    trials = None if tune.trials is None else tune.trials - 1
+    left = tune.budget.total_seconds() - (time.perf_counter() - clock)
+    if trials != 0 and left > 0:
+        study.optimize(objective, n_trials=trials, timeout=left)
+    summary = {"tuning": {"trials": 1 + len(study.trials), "metric": metric, "best_value": float(best["value"]),
+                          "seconds": round(time.perf_counter() - clock, 3), "searched": sorted(SPACE)}}
+    return best["booster"], best["params"], best["scores"], summary
