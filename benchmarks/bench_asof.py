@@ -38,17 +38,23 @@ START = np.datetime64("2024-01-01T00:00:00", "us")
 SAMPLE = 200_000
 
 
-def make_data(n_events: int, n_features: int, n_keys: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_data(n_events: int, n_features: int, n_keys: int, seed: int,
+              key_type: str = "int") -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
+    names = np.array([f"user-{i:07d}" for i in range(n_keys)], dtype=object)
+
+    def keys(n: int) -> np.ndarray:
+        drawn = rng.integers(0, n_keys, n)
+        return names[drawn] if key_type == "str" else drawn
 
     def instants(n: int) -> pd.Series:
         stamps: pd.Series = pd.Series(START + rng.integers(0, SPAN_US, n).astype("timedelta64[us]"))
         utc: pd.Series = stamps.dt.tz_localize("UTC")
         return utc
 
-    events = pd.DataFrame({"event_id": np.arange(n_events), "key": rng.integers(0, n_keys, n_events),
+    events = pd.DataFrame({"event_id": np.arange(n_events), "key": keys(n_events),
                            "ts": instants(n_events), "label": rng.integers(0, 2, n_events).astype(np.int8)})
-    features = pd.DataFrame({"key": rng.integers(0, n_keys, n_features), "feature_ts": instants(n_features)})
+    features = pd.DataFrame({"key": keys(n_features), "feature_ts": instants(n_features)})
     for name in FEATURES:
         features[name] = rng.normal(size=n_features)
     return events, features
@@ -87,7 +93,7 @@ def run(method: str, events: pd.DataFrame, features: pd.DataFrame, max_age: time
 
 
 def child(args: argparse.Namespace) -> None:
-    events, features = make_data(args.events, args.features, args.keys, args.seed)
+    events, features = make_data(args.events, args.features, args.keys, args.seed, args.key_type)
     max_age = timedelta(days=args.max_age_days)
     con = duckdb.connect(config={"threads": args.threads} if args.threads else {})
     threads = int(con.sql("SELECT current_setting('threads')").fetchall()[0][0])
@@ -124,6 +130,8 @@ def main() -> None:
     parser.add_argument("--max-age-days", type=float, default=7.0)
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default, all cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--key-type", choices=["int", "str"], default="int",
+                        help="int64 keys, or text ids such as 'user-0001234' (the usual case for user ids)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per method (best and median shown)")
     parser.add_argument("--child", choices=["asof_join", "merge_asof"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

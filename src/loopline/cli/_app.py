@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(no_args_is_help=True, help="Registered model versions and their aliases.")
 app.add_typer(models_app, name="models")
+experiment_app = typer.Typer(no_args_is_help=True, help="Design and analyse online experiments (A/B tests).")
+app.add_typer(experiment_app, name="experiment")
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
@@ -229,6 +231,53 @@ def models_rollback(
             print_json(alias_json(change))
         else:
             out.print(f"{name}: {alias} -> v{change.to_version} (was {fmt(change.from_version)})")
+
+
+@experiment_app.command("design")
+def experiment_design(
+    mde: Annotated[float, typer.Option(help="Minimum detectable effect (relative unless --absolute).")] = 0.05,
+    metric: Annotated[str, typer.Option(help="proportion (share of units with an outcome), mean (outcomes per "
+                                             "unit) or ratio (outcomes per exposure).")] = "proportion",
+    baseline: Annotated[float | None, typer.Option(help="Baseline rate (proportion) or mean; default: from the "
+                                                        "event log's recent traffic.")] = None,
+    sigma: Annotated[float | None, typer.Option(help="Standard deviation per unit (mean metric).")] = None,
+    absolute: Annotated[bool, typer.Option("--absolute", help="Read --mde as an absolute difference.")] = False,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    power: Annotated[float, typer.Option(help="Target power.")] = 0.8,
+    arms: Annotated[int, typer.Option(help="Number of arms, control included.", min=2)] = 2,
+    traffic_share: Annotated[float, typer.Option(help="Share of eligible units enrolled.")] = 1.0,
+    daily_units: Annotated[float | None, typer.Option(help="Eligible units a day; default: from the log.")] = None,
+    event: Annotated[str, typer.Option(help="The outcome event in the log.")] = "click",
+    days: Annotated[float, typer.Option(help="Days of recent traffic to read from the log.")] = 7.0,
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Sample size per arm, power and duration, from a baseline you give or from the log's recent traffic."""
+    from loopline.cli._experiment import design_command
+
+    with handled(as_json=as_json, debug=debug):
+        design_command(mde=mde, metric=metric, baseline=baseline, sigma=sigma, relative=not absolute, alpha=alpha,
+                       power=power, arms=arms, traffic_share=traffic_share, daily_units=daily_units, event=event,
+                       days=days, workspace=None if baseline is not None and daily_units is not None
+                       else _workspace(workspace), as_json=as_json)
+
+
+@experiment_app.command("analyze")
+def experiment_analyze(
+    name: Annotated[str, typer.Argument(help="The experiment's name (as in the assignments log).")],
+    spec: Annotated[Path | None, typer.Option("--spec", "-s", help="The experiment spec (default: "
+                                              "<workspace>/experiments/<name>.yaml).")] = None,
+    model: Annotated[str | None, typer.Option(help="Registered model whose versions run in the arms: sets their "
+                                                   "offline metrics beside the online effect.")] = None,
+    promote_on_ship: Annotated[int | None, typer.Option("--promote-on-ship", help="Version to make champion "
+                                                        "when the decision is ship (needs --model).")] = None,
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Analyse an A/B test from the event log: effects, validity checks, sequential test, decision, report."""
+    from loopline.cli._experiment import analyze_command
+
+    with handled(as_json=as_json, debug=debug):
+        analyze_command(_workspace(workspace), name, spec=spec, model=model, ship_version=promote_on_ship,
+                        as_json=as_json)
 
 
 def main() -> None:

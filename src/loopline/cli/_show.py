@@ -86,6 +86,7 @@ def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
         "simulation": {"impressions": outcome.simulation.impressions, "clicks": outcome.simulation.clicks},
         "truth": {k: v.value for k, v in truth.items()},
         "truth_position_blind": {k: v.value for k, v in blind.items()},
+        "experiment": None if outcome.experiment is None else experiment_json(outcome.experiment),
     })
     return data
 
@@ -103,6 +104,36 @@ def show_demo(outcome: DemoOutcome) -> None:
                   f"{blind['roc_auc'].value:.4f} without the feed position (the best a model that, like this one, "
                   "does not see the position could do)")
     out.print(f"spec: {outcome.spec_path}")
+    if outcome.experiment is not None:
+        show_experiment_demo(outcome.experiment)
+
+
+def experiment_json(demo: Any) -> dict[str, Any]:
+    o = demo.outcome
+    return {"name": o.analysis.experiment, "spec": str(demo.spec_path), "decision": o.decision.to_dict(),
+            "effects": [e.to_dict() for e in o.analysis.effects], "valid": o.analysis.validity.valid,
+            "true_effect": demo.truth, "interleaving": demo.interleaving.to_dict(),
+            "interleaving_truth": demo.interleaving_truth,
+            "promoted": None if o.promoted is None else o.promoted.to_version, "report": str(o.report.html)}
+
+
+def show_experiment_demo(demo: Any) -> None:
+    from loopline.cli._experiment import show_analysis
+
+    out.print("")
+    out.print("[bold]A/B test[/] of champion (control) against challenger (treatment) over the simulated days after "
+              "training:")
+    show_analysis(demo.outcome)
+    primary = demo.outcome.analysis.spec.primary
+    for e in demo.outcome.analysis.effects:
+        if e.metric != primary or e.effect.relative is None:
+            continue
+        true = demo.truth.get("effects", {}).get(e.arm, {}).get("ctr_relative")
+        shown = "n/a" if true is None else f"{true:+.2%}"
+        out.print(f"{primary} of {e.arm}: estimated {e.effect.relative:+.2%}; the simulator's true effect {shown}")
+    ilv = demo.interleaving
+    out.print(f"interleaving of the same two rankers: {ilv.wins_a:,} sessions prefer A (champion), {ilv.wins_b:,} "
+              f"prefer B (challenger), p = {ilv.p_value:.3g}; preferred: {ilv.preferred or 'neither'}")
 
 
 def version_json(v: ModelVersion) -> dict[str, Any]:

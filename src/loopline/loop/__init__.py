@@ -1,13 +1,21 @@
-"""The loop: the only package that wires several stages together (offline training, the demo)."""
+"""The loop: the only package that wires several stages together (offline training, experiments, the demo)."""
 
 from __future__ import annotations
 
 from loopline.loop._demo import TRUTH, TRUTH_BLIND, DemoOutcome, demo_spec, run_demo
+from loopline.loop._experiment import (
+    ExperimentDemo,
+    ExperimentOutcome,
+    analyze_experiment,
+    experiment_spec_path,
+    run_experiment_demo,
+)
 from loopline.loop._train import (
     ModelSummary,
     TrainingOutcome,
     code_version,
     evaluate_version,
+    register_candidate,
     train,
 )
 
@@ -15,11 +23,17 @@ __all__ = [
     "TRUTH",
     "TRUTH_BLIND",
     "DemoOutcome",
+    "ExperimentDemo",
+    "ExperimentOutcome",
     "ModelSummary",
     "TrainingOutcome",
+    "analyze_experiment",
     "code_version",
     "demo_spec",
     "evaluate_version",
+    "experiment_spec_path",
+    "register_candidate",
     "run_demo",
+    "run_experiment_demo",
     "train",
 ]

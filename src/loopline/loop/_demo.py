@@ -17,7 +17,8 @@ import yaml
 
 from loopline._progress import SILENT, Progress
 from loopline.events import EventLog
-from loopline.loop._train import TrainingOutcome, train
+from loopline.loop._experiment import ExperimentDemo, run_experiment_demo
+from loopline.loop._train import TrainingOutcome, register_candidate, train
 from loopline.simulate import FeedSimulator, SimConfig, SimulationResult
 from loopline.spec import ProblemSpec
 from loopline.workspace import Workspace
@@ -35,6 +36,7 @@ class DemoOutcome:
     spec_path: Path
     simulation: SimulationResult
     training: TrainingOutcome
+    experiment: ExperimentDemo | None = None
 
 
 def demo_spec(log: EventLog, *, name: str = "feed-engagement") -> dict[str, Any]:
@@ -71,8 +73,9 @@ def demo_spec(log: EventLog, *, name: str = "feed-engagement") -> dict[str, Any]
 
 
 def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: int = 200,
-             progress: Progress = SILENT) -> DemoOutcome:
-    """Simulate, train, evaluate, register, promote; return everything the CLI prints."""
+             experiment_days: int = 7, progress: Progress = SILENT) -> DemoOutcome:
+    """Simulate, train, evaluate, register, promote; then (``experiment_days`` > 0) register the runner-up
+    as challenger and run a simulated A/B test and an interleaving run of champion against challenger."""
     log = EventLog.for_workspace(workspace)
     _clear_previous_simulation(log)
     simulation = FeedSimulator(config or SimConfig()).run(log, progress=progress)
@@ -92,7 +95,17 @@ def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: i
         return {TRUTH: true_p, TRUTH_BLIND: engage * (true_p.mean() / engage.mean())}
 
     training = train(spec, workspace, promote=True, references=references, n_boot=n_boot, progress=progress)
-    return DemoOutcome(workspace=workspace.root, spec_path=spec_path, simulation=simulation, training=training)
+    experiment = None
+    runner_up = [m.name for m in training.models if not m.is_baseline and m.name != training.best]
+    if experiment_days > 0 and runner_up and training.promoted:
+        challenger = register_candidate(spec, workspace, training, runner_up[0], alias="challenger",
+                                        reason="runner-up of the demo's training run, to test online")
+        arms = {"control": (training.version.version, training.trained[training.best]),
+                "treatment": (challenger.version, training.trained[runner_up[0]])}
+        experiment = run_experiment_demo(workspace, config=config or SimConfig(), model_name=spec.name, arms=arms,
+                                         days=experiment_days, progress=progress)
+    return DemoOutcome(workspace=workspace.root, spec_path=spec_path, simulation=simulation, training=training,
+                       experiment=experiment)
 
 
 def _clear_previous_simulation(log: EventLog) -> None:

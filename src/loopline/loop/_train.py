@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from loopline import __version__
+from loopline._errors import ModelError
 from loopline._progress import SILENT, Progress
 from loopline.data import Prepared, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
@@ -57,6 +58,9 @@ class TrainingOutcome:
     splits: tuple[SplitSummary, ...]
     warnings: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    trained: dict[str, TrainedModel] = field(default_factory=dict, repr=False)
+    """Every model of the run by name (baselines and candidates), to register another one later."""
+    prepared: Prepared | None = field(default=None, repr=False)
 
 
 def code_version() -> str:
@@ -145,7 +149,28 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
         run_id=run.run_id, model_name=spec.name, best=best.name, version=version, promoted=promoted,
         beats_baselines=beats_all, models=models, evaluation=evaluation, report=report,
         splits=splits.summaries, warnings=warnings, timings=timings,
+        trained={m.name: m for m in [*candidates, *baselines]}, prepared=prepared,
     )
+
+
+def register_candidate(spec: ProblemSpec, workspace: Workspace, outcome: TrainingOutcome, name: str, *,
+                       alias: str | None = None, reason: str = "") -> ModelVersion:
+    """Register another model of a finished run (e.g. the runner-up as ``challenger``) with its own metrics."""
+    if name not in outcome.trained or outcome.prepared is None:
+        raise ModelError(f"run {outcome.run_id} has no model '{name}'; it trained {sorted(outcome.trained)}.")
+    model = outcome.trained[name]
+    summary = next(m for m in outcome.models if m.name == name)
+    primary = spec.primary_metric
+    baselines = [m for m in outcome.models if m.is_baseline]
+    beaten = [b.name for b in baselines if _better(summary.test[primary], b.test[primary], primary)]
+    registry = Registry(workspace)
+    version = _register(registry, spec, outcome.prepared, model, outcome.run_id, {name: summary.valid},
+                        {name: summary.test}, beaten, outcome.report, outcome.warnings)
+    if alias is not None:
+        registry.set_alias(spec.name, alias, version.version,
+                           reason=reason or f"run {outcome.run_id}: {name}, registered as {alias}")
+        version = registry.get_version(spec.name, version.version)
+    return version
 
 
 def _metrics(model: TrainedModel, frame: pd.DataFrame, spec: ProblemSpec, label: str,

@@ -41,6 +41,8 @@ the initial ones, e.g. ``t12``) that a share of posts are about and a share of u
 from __future__ import annotations
 
 from loopline.simulate._config import Drift, DriftKind, SimConfig, SimulationError
+from loopline.simulate._experiment import Policy, SimExperiment
 from loopline.simulate._simulator import FeedSimulator, SimulationResult
 
-__all__ = ["Drift", "DriftKind", "FeedSimulator", "SimConfig", "SimulationError", "SimulationResult"]
+__all__ = ["Drift", "DriftKind", "FeedSimulator", "Policy", "SimConfig", "SimExperiment", "SimulationError",
+           "SimulationResult"]

@@ -7,7 +7,7 @@ import numbers
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import NormalDist
-from typing import Literal
+from typing import Any, Literal
 
 from loopline._errors import LooplineError
 
@@ -63,6 +63,8 @@ class SimConfig:
     like_share: float = 0.25
     candidates_per_session: int = 40
     freshness_window_h: float = 48.0
+    experiment: Any = None
+    """A :class:`~loopline.simulate.SimExperiment` to run from its ``start_day``, or None."""
 
     def __post_init__(self) -> None:
         counts = {"seed": self.seed, "n_users": self.n_users, "n_posts_per_day": self.n_posts_per_day,
@@ -107,6 +109,9 @@ class SimConfig:
             )
         object.__setattr__(self, "start", self.start.astimezone(UTC))
         object.__setattr__(self, "drift", tuple(self.drift))
+        if self.experiment is not None and not self.experiment.start_day < self.days:
+            raise SimulationError(f"SimConfig.experiment starts on day {self.experiment.start_day}, but only days "
+                                  f"0..{self.days - 1} are simulated; simulate more days.")
         for i, d in enumerate(self.drift):
             where = f"SimConfig.drift[{i}]"
             if d.kind not in ("interest_shift", "new_topic"):

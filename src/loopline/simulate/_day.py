@@ -5,6 +5,7 @@ Returns integer-coded arrays; :mod:`loopline.simulate._tables` turns them into e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,17 @@ class Day:
     like_imp: np.ndarray  # (likes,) index into the impressions
     like_ts_us: np.ndarray
     latency_ms: np.ndarray  # (sessions,)
+    imp_team: np.ndarray | None = None  # (impressions,) interleaving team (0: A, 1: B)
+
+
+Rerank = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                  tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+"""An experiment's ranking: given (session users, session times, candidates (sessions, k), the built-in policy's scores
+with -inf for unusable candidates, candidate ages in hours), return the chosen columns (sessions,
+feed_length) best first, the score to log per candidate (sessions, k), and the team per slot or None."""
+
+Lift = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""An experiment's planted effect: (impression users, impression sessions) -> relative lift of p_engage."""
 
 
 def examination(position: np.ndarray, config: SimConfig) -> np.ndarray:
@@ -110,14 +122,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=float)
 
 
-def serve(world: World, config: SimConfig, rng: np.random.Generator, user: np.ndarray, ts_us: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def serve(world: World, config: SimConfig, rng: np.random.Generator, user: np.ndarray, ts_us: np.ndarray,
+          rerank: Rerank | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The serving policy: for each session, ``feed_length`` posts from the last ``freshness_window_h``.
 
     Half the candidates are drawn uniformly from recent posts, half in proportion to the square root
     of the author's followers; they are ranked by a cheap heuristic (author audience, the quality
     score, freshness, the declared top topic) plus exploration noise. Returns, for the shown posts,
-    (session index, post, position, policy score), in session order then position.
+    (session index, post, position, policy score, interleaving team or None), in session order then
+    position. An experiment's ``rerank`` replaces the ranking step; candidates are drawn the same way.
     """
     created = world.post_created_us
     lo = np.searchsorted(created, ts_us - int(config.freshness_window_h * US_PER_HOUR), side="left")
@@ -144,24 +158,30 @@ def serve(world: World, config: SimConfig, rng: np.random.Generator, user: np.nd
     duplicate = np.zeros(cand.shape, dtype=bool)
     duplicate[:, 1:] = cand[:, 1:] == cand[:, :-1]
     h = np.where(duplicate | ~has[:, None], -np.inf, h)
-    top = np.argsort(-h, axis=1, kind="stable")[:, :length]
-    shown_h = np.take_along_axis(h, top, axis=1)
-    shown = np.isfinite(shown_h)
+    team: np.ndarray | None = None
+    if rerank is None:
+        top = np.argsort(-h, axis=1, kind="stable")[:, :length]
+        logged = _sigmoid(h - 3.0)
+    else:
+        top, logged, team = rerank(user, ts_us, cand, h, age_h)
+    shown_h = np.take_along_axis(h, np.maximum(top, 0), axis=1)
+    shown = np.isfinite(shown_h) & (top >= 0)
     session = np.broadcast_to(np.arange(n_sessions)[:, None], top.shape)[shown]
-    position = np.broadcast_to(np.arange(length)[None, :], top.shape)[shown]
-    post = np.take_along_axis(cand, top, axis=1)[shown]
-    score = _sigmoid(shown_h[shown] - 3.0)
-    return session, post, position, score
+    position = np.broadcast_to(np.arange(top.shape[1])[None, :], top.shape)[shown]
+    post = np.take_along_axis(cand, np.maximum(top, 0), axis=1)[shown]
+    score = np.take_along_axis(logged, np.maximum(top, 0), axis=1)[shown]
+    return session, post, position, score, None if team is None else team[shown]
 
 
 def simulate_day(world: World, config: SimConfig, rng: np.random.Generator, day_start_us: int,
-                 intercept: float | None) -> tuple[Day, np.ndarray, float]:
+                 intercept: float | None, rerank: Rerank | None = None,
+                 lift: Lift | None = None) -> tuple[Day, np.ndarray, float]:
     """Simulate one day from ``day_start_us``; return it, the users' session counts and the intercept.
 
     With ``intercept=None`` the intercept is solved so that this day's CTR matches ``base_ctr``.
     """
     counts, user, ts = sessions(world, config, rng, day_start_us)
-    session, post, position, score = serve(world, config, rng, user, ts)
+    session, post, position, score, team = serve(world, config, rng, user, ts, rerank)
     imp_user, imp_ts = user[session], ts[session]
     age_h = (imp_ts - world.post_created_us[post]) / US_PER_HOUR
     logit = engagement_logit(world, imp_user, post, age_h)
@@ -169,6 +189,8 @@ def simulate_day(world: World, config: SimConfig, rng: np.random.Generator, day_
     if intercept is None:
         intercept = solve_intercept(logit, exam, config.base_ctr) if len(logit) else 0.0
     p_engage = _sigmoid(intercept + logit)
+    if lift is not None:
+        p_engage = np.minimum(p_engage * (1.0 + lift(imp_user, session)), 0.999)
     true_p = exam * p_engage
     clicked = np.flatnonzero(rng.random(len(true_p)) < true_p)
     delay_s = rng.lognormal(np.log(config.click_delay_median_s), config.click_delay_sigma, len(clicked))
@@ -183,5 +205,5 @@ def simulate_day(world: World, config: SimConfig, rng: np.random.Generator, day_
     day = Day(session_ts_us=ts, session_user=user, imp_session=session, imp_post=post,
               imp_position=position, imp_score=score, imp_age_h=age_h, imp_activity=activity,
               true_p=true_p, p_engage=p_engage, click_imp=clicked, click_ts_us=click_ts,
-              like_imp=clicked[liked], like_ts_us=like_ts, latency_ms=latency)
+              like_imp=clicked[liked], like_ts_us=like_ts, latency_ms=latency, imp_team=team)
     return day, counts, intercept

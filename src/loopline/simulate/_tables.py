@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
@@ -33,6 +35,18 @@ TRUTH = pa.schema([
     ("true_p", pa.float64()),
     ("p_engage", pa.float64()),
 ])
+
+
+@dataclass(frozen=True)
+class ArmLabels:
+    """An experiment's view of a day: each impression's arm (and team when interleaving), and which
+    impressions are logged (a unit lost to a logging bug is not)."""
+
+    arm: np.ndarray  # (impressions,) index into names
+    names: tuple[str, ...]
+    versions: tuple[str, ...]
+    logged: np.ndarray  # (impressions,) bool
+    team: np.ndarray | None = None
 
 
 class Names:
@@ -71,8 +85,14 @@ def _const(value: object, n: int, type_: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, type_), n)
 
 
-def build_tables(world: World, day: Day, names: Names, day_index: int) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """The day's exposures, feedback (clicks and likes, sorted by time) and truth tables."""
+def build_tables(world: World, day: Day, names: Names, day_index: int, arms: ArmLabels | None = None
+                 ) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The day's exposures, feedback (clicks and likes, sorted by time) and truth tables.
+
+    With ``arms`` (an experiment's day) each exposure carries its arm and model version, interleaved
+    ones a ``team`` column, and the rows of units lost to the logging bug are left out of exposures and
+    feedback (the truth keeps every impression).
+    """
     names.extend_posts(len(world.post_created_us))
     n = len(day.imp_post)
     requests = names.requests(day_index, len(day.session_user))
@@ -87,8 +107,10 @@ def build_tables(world: World, day: Day, names: Names, day_index: int) -> tuple[
         "request_id": request_id,
         "unit_id": unit_id,
         "item_id": item_id,
-        "arm": _const(ARM, n, pa.string()),
-        "model_version": _const(MODEL_VERSION, n, pa.string()),
+        "arm": _const(ARM, n, pa.string()) if arms is None else _take(pa.array(
+            ["interleaved"] * len(arms.names) if arms.team is not None else list(arms.names), pa.string()), arms.arm),
+        "model_version": _const(MODEL_VERSION, n, pa.string()) if arms is None else _take(
+            pa.array(list(arms.versions), pa.string()), arms.arm if arms.team is None else arms.team),
         "score": pa.array(day.imp_score, pa.float64()),
         "served": _const(True, n, pa.bool_()),
         "position": pa.array(day.imp_position.astype(np.int32), pa.int32()),
@@ -106,13 +128,21 @@ def build_tables(world: World, day: Day, names: Names, day_index: int) -> tuple[
         "post_age_hours": pa.array(np.round(day.imp_age_h, 4), pa.float64()),
         "post_quality_score": pa.array(world.post_quality_score[day.imp_post], pa.float64()),
     }
-    exposures = pa.table({**contract, **features}, schema=pa.schema([*EXPOSURE, *FEATURES]))
+    schema = pa.schema([*EXPOSURE, *FEATURES])
+    if arms is not None and arms.team is not None:
+        features["team"] = _take(pa.array(list(arms.names[:2]), pa.string()), arms.team)
+        schema = schema.append(pa.field("team", pa.string()))
+    exposures = pa.table({**contract, **features}, schema=schema)
     truth = pa.table({"request_id": request_id, "item_id": item_id,
                       "true_p": pa.array(day.true_p, pa.float64()),
                       "p_engage": pa.array(day.p_engage, pa.float64())}, schema=TRUTH)
     imp = np.concatenate([day.click_imp, day.like_imp])
     ts = np.concatenate([day.click_ts_us, day.like_ts_us])
     event = np.concatenate([np.zeros(len(day.click_imp), np.int64), np.ones(len(day.like_imp), np.int64)])
+    if arms is not None and not arms.logged.all():
+        kept = arms.logged[imp]
+        imp, ts, event = imp[kept], ts[kept], event[kept]
+        exposures = exposures.filter(pa.array(arms.logged))
     order = np.lexsort((event, ts))
     imp, ts, event = imp[order], ts[order], event[order]
     feedback = pa.table({

@@ -1,0 +1,258 @@
+"""``ExperimentSpec``: which arms an A/B test compares, on which metrics, and how its results are read.
+
+Loaded from YAML (:meth:`ExperimentSpec.load`) or a dict (:meth:`ExperimentSpec.from_dict`); unknown
+keys, wrong types and inconsistent combinations are refused with an :class:`ExperimentError` naming
+the key path and the fix. Arm weights are normalised to shares that sum to 1.
+
+>>> spec = ExperimentSpec.from_dict({"name": "exp1", "arms": {"control": 1, "treatment": 1}})
+>>> spec.primary, [m.name for m in spec.metrics], spec.shares
+('ctr', ['engagement', 'clicks_per_user', 'ctr'], (0.5, 0.5))
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loopline._errors import ExperimentError
+
+MetricKind = Literal["proportion", "mean", "ratio"]
+EXPOSURES = "exposures"
+_NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+
+DEFAULT_METRICS: tuple[dict[str, Any], ...] = (
+    {"name": "engagement", "kind": "proportion", "event": "click"},
+    {"name": "clicks_per_user", "kind": "mean", "event": "click", "value": "count"},
+    {"name": "ctr", "kind": "ratio", "event": "click", "denominator": EXPOSURES},
+)
+DEFAULT_PRIMARY = "ctr"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Strict):
+    """One metric per randomization unit, built from feedback events matched to the unit's exposures.
+
+    - ``proportion``: the share of units with at least one ``event``;
+    - ``mean``: events per unit (``value: count``) or the sum of their ``value`` per unit (``sum``);
+    - ``ratio``: ``sum over units of the numerator / sum of the denominator``, the numerator as for a
+      mean and the denominator the unit's ``exposures`` or its count of another event.
+    """
+
+    name: str = Field(pattern=_NAME)
+    kind: MetricKind
+    event: str = Field(default="click", min_length=1)
+    value: Literal["count", "sum"] = "count"
+    denominator: str | None = None
+    higher_is_better: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_denominator(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "ratio" and data.get("denominator") is None:
+            return {**data, "denominator": EXPOSURES}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricSpec:
+        if self.kind != "ratio" and self.denominator is not None:
+            raise ValueError(f"'denominator' applies to ratio metrics only; remove it or set kind: ratio "
+                             f"(metric '{self.name}')")
+        if self.kind == "proportion" and self.value == "sum":
+            raise ValueError(f"a proportion counts units with at least one '{self.event}'; remove 'value: sum' "
+                             f"or use kind: mean (metric '{self.name}')")
+        return self
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The feedback events this metric reads."""
+        extra = () if self.denominator in (None, EXPOSURES) else (str(self.denominator),)
+        return (self.event, *(e for e in extra if e != self.event))
+
+
+class GuardrailSpec(_Strict):
+    """The treatment may not be worse than control on ``metric`` by more than ``margin``."""
+
+    metric: str
+    margin: float = Field(gt=0, allow_inf_nan=False)
+    relative: bool = True
+
+
+class CupedSpec(_Strict):
+    """CUPED with the same metric over the ``pre_days`` days before the experiment's start."""
+
+    pre_days: float = Field(gt=0, allow_inf_nan=False)
+
+
+class ExperimentSpec(_Strict):
+    """An A/B test: arms and their configured split, metrics, primary, guardrails and how to read them."""
+
+    name: str = Field(min_length=1)
+    control: str = "control"
+    arms: dict[str, float]
+    unit: str = Field(default="unit_id", min_length=1)
+    deployment: str | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    metrics: tuple[MetricSpec, ...]
+    primary: str
+    guardrails: tuple[GuardrailSpec, ...] = ()
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    correction: Literal["holm", "bh"] = "holm"
+    cuped: CupedSpec | None = None
+    sequential: bool = True
+    aa: bool = False
+    mde_relative: float = Field(default=0.05, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "metrics" not in data:
+            data["metrics"] = [dict(m) for m in DEFAULT_METRICS]
+            data.setdefault("primary", DEFAULT_PRIMARY)
+        metrics = data["metrics"]
+        if "primary" not in data and isinstance(metrics, list | tuple) and len(metrics) == 1 \
+                and isinstance(metrics[0], dict):
+            data["primary"] = metrics[0].get("name")
+        return data
+
+    @field_validator("arms")
+    @classmethod
+    def _normalise(cls, arms: dict[str, float]) -> dict[str, float]:
+        if len(arms) < 2:
+            raise ValueError(f"an experiment needs a control and at least one treatment arm, got {list(arms)}; "
+                             "write e.g. {control: 0.5, treatment: 0.5}")
+        bad = {a: w for a, w in arms.items() if not (math.isfinite(w) and w > 0) or not a}
+        if bad:
+            raise ValueError(f"every arm needs a non-empty name and a positive weight, got {bad}")
+        total = math.fsum(arms.values())
+        return {a: w / total for a, w in arms.items()}
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSpec:
+        if self.control not in self.arms:
+            raise ValueError(f"control: '{self.control}' is not one of the arms {list(self.arms)}; name the control "
+                             "arm with 'control:' or add it to 'arms'")
+        names = [m.name for m in self.metrics]
+        if not names:
+            raise ValueError("metrics: give at least one metric, or leave 'metrics' out for the defaults")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"metrics: the name '{twice[0]}' is used twice; give every metric its own name")
+        if self.primary not in names:
+            raise ValueError(f"primary: '{self.primary}' is not a metric{_hint(self.primary, names)}; "
+                             f"choose one of {', '.join(names)}")
+        for i, guard in enumerate(self.guardrails):
+            if guard.metric not in names:
+                raise ValueError(f"guardrails[{i}].metric: '{guard.metric}' is not a metric"
+                                 f"{_hint(guard.metric, names)}; choose one of {', '.join(names)}")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must come after start ({self.start.isoformat()})")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "experiment spec") -> ExperimentSpec:
+        """Validate ``data``; failures raise :class:`ExperimentError` naming ``source`` and the key path."""
+        if not isinstance(data, dict):
+            raise ExperimentError(f"{source}: expected a mapping of keys (name, arms, metrics, ...), "
+                                  f"got {type(data).__name__}.")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ExperimentError(_describe(exc, source)) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> ExperimentSpec:
+        """Read an experiment spec from a YAML file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ExperimentError(f"{path}: no such experiment spec file. Check the path, or write one with at least "
+                                  "'name:' and 'arms:'.")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ExperimentError(f"{path}{where}: not valid YAML ({problem}). Check indentation and quoting.") \
+                from None
+        return cls.from_dict(data, source=str(path))
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        """Control first, then the treatment arms in the order configured."""
+        return (self.control, *self.treatments)
+
+    @property
+    def treatments(self) -> tuple[str, ...]:
+        return tuple(a for a in self.arms if a != self.control)
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """The configured share of units per arm, in :attr:`arm_names` order."""
+        return tuple(self.arms[a] for a in self.arm_names)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Every feedback event a metric reads, in metric order."""
+        return tuple(dict.fromkeys(e for m in self.metrics for e in m.events))
+
+    def metric(self, name: str) -> MetricSpec:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise ExperimentError(f"experiment '{self.name}' has no metric '{name}'; metrics: "
+                              f"{', '.join(m.name for m in self.metrics)}.")
+
+
+def _hint(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_MODELS: dict[str, type[BaseModel]] = {"metrics": MetricSpec, "guardrails": GuardrailSpec, "cuped": CupedSpec}
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+        path = ""
+        for part in loc:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            model: type[BaseModel] = _MODELS.get(str(loc[0]), ExperimentSpec) if len(loc) > 1 else ExperimentSpec
+            allowed = sorted(model.model_fields)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+            fix = f"did you mean '{close[0]}'?" if close else f"allowed keys here: {', '.join(allowed)}."
+            lines.append(f"{source}, {path}: unknown key '{loc[-1]}'; {fix}")
+        elif err["type"] == "missing" and path == "primary":
+            lines.append(f"{source}, primary: required when several metrics are given. Add 'primary:' naming the "
+                         "metric the decision rests on.")
+        elif err["type"] == "missing":
+            lines.append(f"{source}, {path}: required key is missing. Add '{loc[-1]}:' to the spec.")
+        elif err["type"].startswith("timezone") or err["type"].startswith("datetime"):
+            lines.append(f"{source}, {path}: {message}, got {err.get('input')!r}. Write a UTC time with its zone, "
+                         "e.g. 2026-01-01T00:00:00Z.")
+        else:
+            given = err.get("input")
+            shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
+            lines.append(f"{source}, {path}: {message}{shown}." if path else f"{source}, {message}.")
+    return "\n".join(dict.fromkeys(lines))

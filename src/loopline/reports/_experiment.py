@@ -1,0 +1,254 @@
+"""The experiment report: the decision and its reasons, effects with intervals, the cumulative effect
+with its always-valid band, sample ratio, novelty, guardrails, calibration and the offline-online gap.
+
+Rendering only: every number comes from :class:`~loopline.experiments.ExperimentAnalysis` (and an
+optional interleaving result); nothing is computed here but positions on a chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from markupsafe import Markup
+
+from loopline import __version__
+from loopline.experiments import Decision, ExperimentAnalysis, InterleavingResult
+from loopline.reports._evaluation import ReportPaths
+from loopline.reports._format import fmt_count, fmt_interval, fmt_number
+from loopline.reports._plotly import (
+    ACCENT_COLOR,
+    MODEL_COLOR,
+    REFERENCE_COLOR,
+    base_layout,
+    plotly_figure_html,
+    plotly_js,
+)
+from loopline.reports._templates import render_template
+from loopline.reports._view import Block, Cell, Figure, Section, Table, Text, head, num
+from loopline.reports._write import write_html, write_json
+
+
+def render_experiment(analysis: ExperimentAnalysis, decision: Decision, directory: Path, *, title: str,
+                      facts: Mapping[str, str] | None = None, interleaving: InterleavingResult | None = None,
+                      name: str = "experiment") -> ReportPaths:
+    """Write ``<directory>/<name>.html`` (self-contained) and its JSON twin ``<name>.json``."""
+    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    directory = Path(directory)
+    html_path, json_path = directory / f"{name}.html", directory / f"{name}.json"
+    facts = {str(k): str(v) for k, v in (facts or {}).items()}
+    validity = analysis.validity
+    page = render_template(
+        "experiment.html", title=title, analysis=analysis, decision=decision,
+        arms=", ".join(analysis.spec.arm_names), start=analysis.start.isoformat()[:16],
+        end=analysis.end.isoformat()[:16], warnings=[*validity.issues, *validity.warnings],
+        facts=_facts(facts), sections=experiment_sections(analysis, interleaving), plotly_js=Markup(plotly_js()),
+        generated_at=generated_at, json_name=json_path.name, version=__version__,
+    )
+    twin: dict[str, Any] = {"title": title, "analysis": analysis.to_dict(), "decision": decision.to_dict(),
+                            "interleaving": None if interleaving is None else interleaving.to_dict(),
+                            "facts": facts, "generated_at": generated_at}
+    write_json(twin, json_path)
+    write_html(page, html_path)
+    return ReportPaths(html=html_path, json=json_path)
+
+
+def experiment_sections(analysis: ExperimentAnalysis, interleaving: InterleavingResult | None = None
+                        ) -> list[Section]:
+    sections = [
+        Section("arms", "Arms", (_arms_table(analysis),)),
+        Section("effects", "Effects", (_effects_table(analysis), _figure(_forest(analysis), "fig-effects")),
+                intro="Treatment minus control per metric, with confidence intervals; p-values are adjusted across "
+                      f"metrics ({analysis.adjustment.method})."),
+    ]
+    daily = [s for s in analysis.daily if s.days]
+    if daily:
+        sections.append(Section("over-time", "Cumulative effect over time",
+                                tuple(_figure(_cumulative(s), f"fig-cumulative-{i}") for i, s in enumerate(daily)),
+                                intro="The primary effect at the end of each day. The shaded band is the always-valid "
+                                      "confidence sequence: looking every day does not inflate false positives."))
+    sections.append(Section("srm", "Sample ratio", _srm_blocks(analysis)))
+    novelty = [n for n in analysis.validity.novelty if n.ages]
+    if novelty:
+        sections.append(Section("novelty", "Novelty and primacy",
+                                tuple(_figure(_novelty(n), f"fig-novelty-{i}") for i, n in enumerate(novelty)),
+                                intro="The primary effect by days since a unit's first exposure; a trend means the "
+                                      "effect wears off (novelty) or grows (primacy)."))
+    if analysis.guardrails:
+        sections.append(Section("guardrails", "Guardrails", (_guardrails_table(analysis),)))
+    extra: list[Block] = []
+    if analysis.validity.calibration:
+        extra.append(_calibration_table(analysis))
+    if analysis.offline_online:
+        extra.append(_offline_table(analysis))
+    if extra:
+        sections.append(Section("models", "Models online", tuple(extra)))
+    if interleaving is not None:
+        sections.append(Section("interleaving", "Interleaving", (_interleaving_table(interleaving),)))
+    return sections
+
+
+def _facts(facts: Mapping[str, str]) -> Table | None:
+    if not facts:
+        return None
+    return Table(headers=(head("fact"), head("value")), rows=tuple((Cell(k), Cell(v)) for k, v in facts.items()),
+                 compact=True)
+
+
+def _arms_table(analysis: ExperimentAnalysis) -> Table:
+    metrics = [m.name for m in analysis.spec.metrics]
+    rows = tuple((Cell(a.arm), num(f"{a.weight:.1%}"), num(fmt_count(a.units)), num(fmt_count(a.exposures)),
+                  *[num(fmt_number(a.metrics.get(m))) for m in metrics]) for a in analysis.arms)
+    return Table(headers=(head("arm"), head("share", numeric=True), head("units", numeric=True),
+                          head("exposures", numeric=True), *[head(m, numeric=True) for m in metrics]), rows=rows)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2%}"
+
+
+def _effects_table(analysis: ExperimentAnalysis) -> Table:
+    rows = []
+    marks = []
+    for e in analysis.effects:
+        eff = e.effect
+        rel_ci = "" if eff.relative_ci is None else f"[{eff.relative_ci[0]:+.2%}, {eff.relative_ci[1]:+.2%}]"
+        cuped = "" if e.cuped is None else f"{e.cuped.variance_reduction:.0%}"
+        rows.append((Cell(e.arm), Cell(e.metric), num(fmt_number(eff.control)), num(fmt_number(eff.treatment)),
+                     num(fmt_number(eff.absolute), note=fmt_interval(*eff.absolute_ci)),
+                     num(_pct(eff.relative), note=rel_ci), num(f"{e.p_value:.3g}"), num(f"{e.adjusted_p_value:.3g}"),
+                     num(cuped), Cell(e.direction if e.significant else "not significant")))
+        marks.append("pos" if e.significant and e.direction == "better" else
+                     "neg" if e.significant and e.direction == "worse" else "")
+    return Table(headers=(head("arm"), head("metric"), head("control", numeric=True), head("treatment", numeric=True),
+                          head("absolute effect", numeric=True), head("relative effect", numeric=True),
+                          head("p", numeric=True), head("adjusted p", numeric=True),
+                          head("CUPED variance cut", numeric=True), head("verdict")),
+                 rows=tuple(rows), row_marks=tuple(marks))
+
+
+def _forest(analysis: ExperimentAnalysis) -> go.Figure:
+    fig = go.Figure()
+    labels, values, low, high = [], [], [], []
+    for e in analysis.effects:
+        eff = e.effect
+        if eff.relative is None or eff.relative_ci is None:
+            continue
+        labels.append(f"{e.metric} · {e.arm}")
+        values.append(eff.relative)
+        low.append(eff.relative - eff.relative_ci[0])
+        high.append(eff.relative_ci[1] - eff.relative)
+    fig.add_trace(go.Scatter(x=values, y=labels, mode="markers", marker={"color": MODEL_COLOR, "size": 9},
+                             error_x={"type": "data", "symmetric": False, "array": high, "arrayminus": low},
+                             name="relative effect", hovertemplate="%{y}: %{x:+.2%}<extra></extra>"))
+    fig.add_vline(x=0, line={"color": REFERENCE_COLOR, "dash": "dash"})
+    fig.update_layout(**base_layout(title="Relative effects with confidence intervals", x_title="relative effect",
+                                    y_title="", height=max(220, 60 + 40 * len(labels))))
+    fig.update_xaxes(tickformat="+.0%")
+    return fig
+
+
+def _cumulative(series: Any) -> go.Figure:
+    fig = go.Figure()
+    seq = series.sequential
+    if seq is not None and len(seq.ci_low) == len(series.days):
+        fig.add_trace(go.Scatter(x=[*series.days, *reversed(series.days)], y=[*seq.ci_high, *reversed(seq.ci_low)],
+                                 fill="toself", fillcolor="rgba(37,99,235,0.12)", line={"width": 0},
+                                 name="always-valid confidence sequence", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=list(series.days), y=list(series.ci_high), mode="lines",
+                             line={"color": REFERENCE_COLOR, "dash": "dot"}, name="fixed-horizon 95% CI"))
+    fig.add_trace(go.Scatter(x=list(series.days), y=list(series.ci_low), mode="lines",
+                             line={"color": REFERENCE_COLOR, "dash": "dot"}, showlegend=False))
+    fig.add_trace(go.Scatter(x=list(series.days), y=list(series.absolute), mode="lines+markers",
+                             line={"color": MODEL_COLOR}, name=f"{series.metric}: {series.arm} - control"))
+    fig.add_hline(y=0, line={"color": "#6b7280"})
+    if series.stop_day:
+        fig.add_vline(x=series.stop_day, line={"color": ACCENT_COLOR, "dash": "dash"})
+    title = f"Cumulative effect of {series.arm} on {series.metric}"
+    if series.stop_day:
+        title += f" (sequential test stops on {series.stop_day})"
+    fig.update_layout(**base_layout(title=title, x_title="day", y_title="treatment - control"))
+    return fig
+
+
+def _srm_blocks(analysis: ExperimentAnalysis) -> tuple[Block, ...]:
+    srm = analysis.validity.srm
+    rows = tuple((Cell(arm), num(f"{share:.1%}"), num(fmt_number(exp)), num(fmt_count(obs)))
+                 for arm, share, exp, obs in zip(srm.arms, srm.shares, srm.expected, srm.observed, strict=True))
+    table = Table(headers=(head("arm"), head("configured share", numeric=True), head("expected units", numeric=True),
+                           head("observed units", numeric=True)), rows=rows)
+    verdict = (f"Sample ratio mismatch: chi-square p = {srm.p_value:.2g} < {srm.alpha}. The assignment or the logging "
+               "is broken; the effects above cannot be trusted." if srm.alarm else
+               f"No sample ratio mismatch (chi-square p = {srm.p_value:.3g}, alarm below {srm.alpha}).")
+    blocks: list[Block] = [table, Text(verdict)]
+    daily = analysis.validity.srm_by_day
+    if daily.days:
+        fig = go.Figure(go.Bar(x=list(daily.days), y=[r.p_value for r in daily.by_day], marker_color=MODEL_COLOR,
+                               name="p-value of the day's split"))
+        fig.add_hline(y=daily.cumulative.alpha, line={"color": ACCENT_COLOR, "dash": "dash"})
+        fig.update_layout(**base_layout(title="Sample ratio by day of first exposure", x_title="day",
+                                        y_title="chi-square p-value"))
+        fig.update_yaxes(type="log")
+        blocks.append(_figure(fig, "fig-srm"))
+    return tuple(blocks)
+
+
+def _novelty(check: Any) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=list(check.ages), y=list(check.effects), mode="markers+lines",
+                               error_y={"type": "data", "array": [1.96 * s for s in check.ses]},
+                               marker={"color": MODEL_COLOR}, name="effect"))
+    fig.add_hline(y=0, line={"color": "#6b7280"})
+    trend = "" if check.p_value is None else f" (trend p = {check.p_value:.2g})"
+    fig.update_layout(**base_layout(title=f"{check.metric}: effect of {check.arm} by days since first exposure{trend}",
+                                    x_title="days since the unit's first exposure", y_title="treatment - control"))
+    return fig
+
+
+def _guardrails_table(analysis: ExperimentAnalysis) -> Table:
+    rows = tuple((Cell(g.arm), Cell(g.result.metric),
+                  num(f"{g.result.margin:g}{' (relative)' if g.result.relative else ''}"),
+                  num(fmt_number(g.result.estimate)), num(fmt_number(g.result.worst_bound)),
+                  Cell(str(g.result.verdict)), Cell(g.result.message)) for g in analysis.guardrails)
+    marks = tuple("neg" if str(g.result.verdict) not in ("pass", "passed", "non-inferior") else ""
+                  for g in analysis.guardrails)
+    return Table(headers=(head("arm"), head("metric"), head("margin", numeric=True), head("estimate", numeric=True),
+                          head("worst bound", numeric=True), head("verdict"), head("detail")), rows=rows,
+                 row_marks=marks)
+
+
+def _calibration_table(analysis: ExperimentAnalysis) -> Table:
+    rows = tuple((Cell(c.arm), num(fmt_count(c.scored)), num(fmt_number(c.predicted)), num(fmt_count(c.outcomes)),
+                  num(fmt_number(c.ratio)), Cell(c.message)) for c in analysis.validity.calibration)
+    return Table(headers=(head("arm"), head("scored", numeric=True), head("sum of predictions", numeric=True),
+                          head("outcomes", numeric=True), head("ratio", numeric=True), head("note")), rows=rows,
+                 caption="Calibration per arm: predictions over outcomes (1 is calibrated on average)")
+
+
+def _offline_table(analysis: ExperimentAnalysis) -> Table:
+    rows = []
+    for o in analysis.offline_online:
+        offline = ", ".join(f"{k} {fmt_number(v)}" for k, v in o.offline.items()) or "n/a"
+        rows.append((Cell(o.arm), Cell(o.model_version or "n/a"), Cell(offline), num(fmt_number(o.online)),
+                     num(_pct(o.online_relative)), Cell(o.note or "")))
+    return Table(headers=(head("arm"), head("model version"), head("offline test metrics"),
+                          head(f"online {analysis.spec.primary}", numeric=True), head("online effect", numeric=True),
+                          head("note")), rows=tuple(rows), caption="Offline metrics beside the online effect")
+
+
+def _interleaving_table(result: InterleavingResult) -> Table:
+    preferred = {"A": "A (the first ranker)", "B": "B (the second ranker)"}.get(str(result.preferred), "neither")
+    rows = ((Cell("sessions with a preference"), num(fmt_count(result.wins_a + result.wins_b))),
+            (Cell("wins A / wins B / ties"), num(f"{result.wins_a:,} / {result.wins_b:,} / {result.ties:,}")),
+            (Cell("preference delta"), num(fmt_number(result.delta), note=fmt_interval(*result.delta_ci))),
+            (Cell("p-value"), num(f"{result.p_value:.3g}")),
+            (Cell("preferred"), Cell(preferred)))
+    return Table(headers=(head("team-draft interleaving"), head("value", numeric=True)), rows=rows, compact=True)
+
+
+def _figure(fig: go.Figure, div_id: str) -> Figure:
+    return Figure(Markup(plotly_figure_html(fig, div_id=div_id)))
+
+

@@ -1,0 +1,232 @@
+"""Experiments run by the simulator itself: arms with their own ranking policy, assigned by the same
+deterministic hash as serving, with a known true effect.
+
+From ``start_day`` on, every unit is in one arm (``loopline.events.assign`` on its ``unit_id``): its
+sessions are ranked by that arm's policy, logged with the arm and its ``model_version``, and the unit's
+first exposure in the experiment writes an assignment record. Candidate generation is shared by all
+arms, so arms differ only in how they rank. A planted ``lift`` multiplies the engagement probability
+of an arm's impressions (``novelty`` adds an extra lift that halves every ``half_life`` days since the
+unit's first exposure). ``broken_share`` loses the logs of that share of non-control units (a logging
+bug), which a sample-ratio check must catch. With ``interleave`` every session shows a team-draft
+interleaving of the first two arms' rankings, each item logged with the ``team`` that contributed it.
+
+Days before ``start_day`` are exactly those of the same run without an experiment: everything
+experiment-specific draws from its own random stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from loopline.events import assign
+from loopline.simulate._config import SimulationError
+
+
+class Policy(Protocol):
+    """Scores candidates (one row per session and candidate, the logged feature columns): larger ranks higher."""
+
+    def __call__(self, candidates: pd.DataFrame) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SimExperiment:
+    """An experiment the simulator runs from ``start_day`` (see the module docstring)."""
+
+    name: str
+    arms: Mapping[str, float]
+    start_day: int
+    policies: Mapping[str, Policy | Callable[[pd.DataFrame], Any]] = field(default_factory=dict)
+    model_versions: Mapping[str, str] = field(default_factory=dict)
+    lift: Mapping[str, float] = field(default_factory=dict)
+    novelty: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    broken_share: float = 0.0
+    interleave: bool = False
+    salt: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"SimExperiment '{self.name}'"
+        arms = dict(self.arms)
+        if len(arms) < 2 or any(not w > 0 for w in arms.values()):
+            raise SimulationError(f"{where}: give at least two arms with positive weights, got {arms}.")
+        if self.start_day < 1:
+            raise SimulationError(f"{where}: start_day must be >= 1 so there is a pre-period, got {self.start_day}.")
+        for label, mapping in (("policies", self.policies), ("model_versions", self.model_versions),
+                               ("lift", self.lift), ("novelty", self.novelty)):
+            unknown = sorted(set(mapping) - set(arms))
+            if unknown:
+                raise SimulationError(f"{where}: {label} names arms {unknown} that are not in arms {sorted(arms)}.")
+        if any(v <= -1 for v in self.lift.values()):
+            raise SimulationError(f"{where}: a lift must be above -1 (-100%), got {dict(self.lift)}.")
+        if any(h <= 0 for _, h in self.novelty.values()):
+            raise SimulationError(f"{where}: novelty half-lives must be positive days, got {dict(self.novelty)}.")
+        if not 0 <= self.broken_share < 1:
+            raise SimulationError(f"{where}: broken_share must be in [0, 1), got {self.broken_share}.")
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(self.arms)
+
+    def version(self, arm: str) -> str:
+        return self.model_versions.get(arm, "sim-policy")
+
+
+class ExperimentState:
+    """Per-run state: each user's arm, who is lost to the logging bug, and first exposure days."""
+
+    def __init__(self, experiment: SimExperiment, unit_ids: list[str], *, seed: int) -> None:
+        self.experiment = experiment
+        arms = experiment.arm_names
+        assigned = assign(experiment.name, np.asarray(unit_ids, dtype=object), dict(experiment.arms),
+                          salt=experiment.salt)
+        self.arm_index = np.array([arms.index(str(a)) for a in assigned], dtype=np.int64)
+        rng = np.random.default_rng([seed, 7_919])
+        self.lost = (self.arm_index > 0) & (rng.random(len(unit_ids)) < experiment.broken_share)
+        self.first_day = np.full(len(unit_ids), -1, dtype=np.int64)
+        self.rng = rng
+
+    def lift_of_day(self, day: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """The planted lift of day ``day`` as ``_day.Lift``: (impression users, sessions) -> relative lift."""
+        def lift(users: np.ndarray, sessions: np.ndarray) -> np.ndarray:
+            return self.lift(users, self.arm_index[users], day)
+
+        return lift
+
+    def lift(self, users: np.ndarray, arm_of_row: np.ndarray, day: int) -> np.ndarray:
+        """The relative lift of each impression's engagement probability."""
+        out = np.zeros(len(users))
+        for i, arm in enumerate(self.experiment.arm_names):
+            rows = arm_of_row == i
+            if not rows.any():
+                continue
+            out[rows] += self.experiment.lift.get(arm, 0.0)
+            if arm in self.experiment.novelty:
+                extra, half_life = self.experiment.novelty[arm]
+                first = self.first_day[users[rows]]
+                age = np.where(first < 0, 0, day - first)
+                out[rows] += extra * 0.5 ** (age / half_life)
+        return out
+
+
+def team_draft_many(rank_a: np.ndarray, rank_b: np.ndarray, length: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Team-draft interleaving per session of two rankings (rows of candidate indices, best first).
+
+    Returns the chosen candidate index per (session, slot) and the team (0 for A, 1 for B) per slot.
+    Each round the team with fewer picks (a coin toss on ties) adds its best item not yet shown.
+    """
+    n = rank_a.shape[0]
+    picks = np.full((n, length), -1, dtype=np.int64)
+    teams = np.zeros((n, length), dtype=np.int64)
+    coins = rng.random((n, length)) < 0.5
+    for s in range(n):
+        shown: set[int] = set()
+        count = [0, 0]
+        pointers = [0, 0]
+        rankings = (rank_a[s], rank_b[s])
+        for slot in range(length):
+            team = 0 if count[0] < count[1] or (count[0] == count[1] and coins[s, slot]) else 1
+            ranking = rankings[team]
+            while pointers[team] < len(ranking) and (ranking[pointers[team]] in shown or ranking[pointers[team]] < 0):
+                pointers[team] += 1
+            if pointers[team] >= len(ranking):
+                team = 1 - team
+                ranking = rankings[team]
+                while pointers[team] < len(ranking) and (ranking[pointers[team]] in shown
+                                                         or ranking[pointers[team]] < 0):
+                    pointers[team] += 1
+                if pointers[team] >= len(ranking):
+                    break
+            item = int(ranking[pointers[team]])
+            shown.add(item)
+            picks[s, slot] = item
+            teams[s, slot] = team
+            count[team] += 1
+    return picks, teams
+
+
+def candidate_frame(world: Any, names: Any, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray,
+                    age_h: np.ndarray, day_index: int, sessions: np.ndarray) -> pd.DataFrame:
+    """One row per (session, candidate) with the feature columns the exposures log carries."""
+    import pyarrow as pa
+
+    from loopline.simulate._world import user_activity
+
+    k = cand.shape[1]
+    user = np.repeat(users, k)
+    post = cand.reshape(-1)
+    author = world.post_author[post]
+    session = np.repeat(sessions, k)
+
+    def take(values: pa.Array, index: np.ndarray) -> np.ndarray:
+        return np.asarray(values.take(pa.array(index, pa.int64())).to_numpy(zero_copy_only=False), dtype=object)
+
+    requests = names.requests(day_index, int(sessions.max()) + 1 if len(sessions) else 0)
+    return pd.DataFrame({
+        "ts": pd.to_datetime(np.repeat(ts_us, k), unit="us", utc=True),
+        "request_id": take(requests, session),
+        "unit_id": take(names.users, user),
+        "item_id": take(names.posts, post),
+        "country": take(names.countries, world.country[user]),
+        "device": take(names.devices, world.device[user]),
+        "age_bucket": take(names.ages, world.age_bucket[user]),
+        "user_top_topic": take(names.topics, world.top_topic[user]),
+        "user_activity": user_activity(world)[user],
+        "topic": take(names.topics, world.post_topic[post]),
+        "author_id": take(names.authors, author),
+        "author_followers": world.author_followers[author].astype(np.int64),
+        "post_age_hours": np.round(age_h.reshape(-1), 4),
+        "post_quality_score": world.post_quality_score[post],
+    })
+
+
+def make_rerank(state: ExperimentState, world: Any, names: Any, config: Any, day_index: int) -> Any:
+    """The experiment's ranking step for one day (see ``_day.Rerank``)."""
+    experiment = state.experiment
+    length = config.feed_length
+
+    def scores_of(arm: str, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray, h: np.ndarray,
+                  age_h: np.ndarray, sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ranking scores, logged scores) of ``arm``'s policy, -inf where the candidate is unusable."""
+        policy = experiment.policies.get(arm)
+        if policy is None:
+            return h, 1.0 / (1.0 + np.exp(-(h - 3.0)))
+        names.extend_posts(len(world.post_created_us))
+        frame = candidate_frame(world, names, users, ts_us, cand, age_h, day_index, sessions)
+        found = np.asarray(policy(frame), dtype=float).reshape(cand.shape)
+        return np.where(np.isfinite(h), found, -np.inf), found
+
+    def rerank(users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray, h: np.ndarray, age_h: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        arm = state.arm_index[users]
+        top = np.zeros((len(users), length), dtype=np.int64)
+        logged = np.zeros(cand.shape)
+        index = np.arange(len(users))
+        if experiment.interleave:
+            a, logged_a = scores_of(experiment.arm_names[0], users, ts_us, cand, h, age_h, index)
+            b, logged_b = scores_of(experiment.arm_names[1], users, ts_us, cand, h, age_h, index)
+            rank_a = np.where(np.isfinite(np.take_along_axis(a, order_a := np.argsort(-a, axis=1, kind="stable"),
+                                                             axis=1)), order_a, -1)
+            rank_b = np.where(np.isfinite(np.take_along_axis(b, order_b := np.argsort(-b, axis=1, kind="stable"),
+                                                             axis=1)), order_b, -1)
+            picks, teams = team_draft_many(rank_a, rank_b, length, state.rng)
+            chosen_logged = np.where(teams == 0, np.take_along_axis(logged_a, np.maximum(picks, 0), axis=1),
+                                     np.take_along_axis(logged_b, np.maximum(picks, 0), axis=1))
+            logged = np.zeros(cand.shape)
+            np.put_along_axis(logged, np.maximum(picks, 0), chosen_logged, axis=1)
+            return picks, logged, teams
+        for i, name in enumerate(experiment.arm_names):
+            rows = np.flatnonzero(arm == i)
+            if len(rows) == 0:
+                continue
+            s, log_s = scores_of(name, users[rows], ts_us[rows], cand[rows], h[rows], age_h[rows], rows)
+            order = np.argsort(-s, axis=1, kind="stable")[:, :length]
+            top[rows] = np.where(np.isfinite(np.take_along_axis(s, order, axis=1)), order, -1)
+            logged[rows] = log_s
+        return top, logged, None
+
+    return rerank
