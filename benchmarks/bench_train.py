@@ -31,6 +31,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from loopline._threads import default_threads
 from loopline.data import Splits, infer_schema
 from loopline.models import train_candidates
 from loopline.models._lightgbm import lightgbm_params
@@ -76,6 +77,7 @@ def run_loopline(splits: Splits, spec: ProblemSpec) -> tuple[float, int]:
 def run_direct(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
                spec: ProblemSpec) -> tuple[float, int]:
     params, rounds = lightgbm_params(spec, None)
+    params["num_threads"] = default_threads(len(y_train))  # the count loopline's own fit uses
     clock = time.perf_counter()
     train = lgb.Dataset(x_train, label=y_train)
     valid = lgb.Dataset(x_valid, label=y_valid, reference=train)

@@ -7,7 +7,11 @@ beat honest baselines (:mod:`loopline.models`), evaluate with calibration and sl
 
 from __future__ import annotations
 
-from loopline._errors import (
+from loopline._threads import prefer_passive_openmp
+
+prefer_passive_openmp()  # before any OpenMP runtime loads; see loopline._threads
+
+from loopline._errors import (  # noqa: E402
     DataError,
     EvaluationError,
     EventLogError,
@@ -21,7 +25,7 @@ from loopline._errors import (
     SpecError,
     WorkspaceError,
 )
-from loopline._progress import SILENT, Progress
+from loopline._progress import SILENT, Progress  # noqa: E402
 
 __version__ = "0.1.0"
 

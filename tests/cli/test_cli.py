@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from loopline.cli import app
@@ -40,6 +41,7 @@ def test_json_error_is_machine_readable(tmp_path: Path) -> None:
     assert "no such spec file" in json.loads(result.stdout)["error"]
 
 
+@pytest.mark.slow
 def test_train_models_promote_rollback(customers_project: Path, tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     first = runner.invoke(app, ["train", "--spec", str(customers_project), "-w", ws, "--promote", "--json"])

@@ -12,8 +12,11 @@ from typer.testing import CliRunner
 from loopline.cli import app
 from loopline.events import EventLog
 from loopline.experiments import ProportionMetric, design
+from loopline.registry import Registry
 from loopline.simulate import FeedSimulator, SimConfig, SimExperiment
 from loopline.workspace import Workspace
+from tests.experiments.logs import Plan, build
+from tests.registry.conftest import make_artifact, register
 
 runner = CliRunner()
 
@@ -69,3 +72,36 @@ def test_analyze_errors_are_one_line_and_exit_2(workspace: Path) -> None:
     assert missing.exit_code == 2 and "no experiment spec at" in missing.output and "Traceback" not in missing.output
     ship = runner.invoke(app, ["experiment", "analyze", "lift", "-w", str(workspace), "--promote-on-ship", "2"])
     assert ship.exit_code == 2 and "needs --model" in ship.output
+
+
+@pytest.fixture
+def versioned(tmp_path: Path) -> Path:
+    """A workspace whose experiment 'exp1' served v1 in control and v2 in treatment; v1 is champion."""
+    ws = Workspace.open(tmp_path / "ws", env={})
+    build(EventLog.for_workspace(ws), Plan(units={"control": 3000, "treatment": 3000},
+                                           click_p={"control": 0.05, "treatment": 0.065}, seed=21))
+    (ws.root / "experiments").mkdir()
+    (ws.root / "experiments" / "exp1.yaml").write_text(
+        yaml.safe_dump({"name": "exp1", "arms": {"control": 0.5, "treatment": 0.5}}), encoding="utf-8")
+    registry = Registry(ws)
+    for i in (1, 2):
+        register(registry, make_artifact(tmp_path / f"a{i}", {"family": "linear", "coef": [float(i)]}), name="feed")
+    registry.promote("feed", 1, reason="first")
+    return ws.root
+
+
+def test_promote_on_ship_refuses_a_version_the_winning_arm_did_not_serve(versioned: Path) -> None:
+    args = ["experiment", "analyze", "exp1", "-w", str(versioned), "--model", "feed", "--promote-on-ship"]
+    wrong = runner.invoke(app, [*args, "1"])
+    assert wrong.exit_code == 2, wrong.output
+    assert "the winning arm 'treatment' served v2" in wrong.output and "not version 1" in wrong.output
+    assert "--promote-on-ship 2." in wrong.output and "Traceback" not in wrong.output
+    registry = Registry(Workspace.open(versioned, env={}))
+    assert registry.aliases("feed") == {"champion": 1}
+    assert not (Workspace.open(versioned, env={}).reports_root / "experiments" / "exp1").exists()
+    right = runner.invoke(app, [*args, "2", "--json"])
+    assert right.exit_code == 0, right.output
+    body = json.loads(right.stdout)
+    assert body["decision"]["recommendation"] == "ship" and body["promoted"] == 2
+    assert registry.aliases("feed") == {"champion": 2}
+    assert registry.alias_history("feed", "champion")[-1].reason.startswith("experiment exp1: ship")

@@ -98,6 +98,7 @@ def _case(draw: st.DrawFn) -> dict[str, Any]:
             "tie": draw(st.sampled_from([None, "version"]))}
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=_case())
 def test_matches_the_naive_oracle(case: dict[str, Any]) -> None:

@@ -65,3 +65,56 @@ def test_fingerprint_follows_content_not_paths() -> None:
     assert fingerprint(a) == fingerprint(b)
     b.loc[2, "x"] = 99
     assert fingerprint(a) != fingerprint(b)
+
+
+def _declared(tmp_path: Path) -> Path:
+    """A project folder with two declared tables, and a secret file outside it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    _frame(6).to_parquet(project / "events.parquet")
+    pd.DataFrame({"x": range(6), "plan": ["basic", "pro;max"] * 3}).to_csv(project / "plans.csv", index=False)
+    (tmp_path / "secret.csv").write_text("token\nhunter2\n", encoding="utf-8")
+    return project
+
+
+def _sql_spec(project: Path, sql: str) -> ProblemSpec:
+    return _spec(project, {"sql": sql, "tables": {"ev": "events.parquet", "plans": "plans.csv"}})
+
+
+def test_sql_joins_declared_csv_and_parquet_tables_in_the_sandbox(tmp_path: Path) -> None:
+    project = _declared(tmp_path)
+    query = ("SELECT ev.*, plans.plan FROM ev JOIN plans USING (x) -- keep the paid plans; all of them\n"
+             "WHERE plans.plan = 'pro;max' ORDER BY x;")
+    found = load(_sql_spec(project, query))
+    assert found["x"].tolist() == [1, 3, 5] and set(found["plan"]) == {"pro;max"}
+    assert str(found["ts"].dt.tz) == "UTC"
+
+
+@pytest.mark.parametrize("reader", ["read_csv('{s}')", "read_text('{s}')", "glob('{d}/*')", "'{s}'",
+                                    "read_csv('{d}/project/plans.csv')"])
+def test_sql_cannot_read_a_file(tmp_path: Path, reader: str) -> None:
+    project = _declared(tmp_path)
+    source = reader.format(s=tmp_path / "secret.csv", d=tmp_path)
+    with pytest.raises(DataError, match=r"data\.sql in loopline\.yaml is refused: reading or writing files is not "
+                                        r"allowed") as info:
+        load(_sql_spec(project, f"SELECT ev.* FROM ev, (SELECT count(*) FROM {source})"))
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT * FROM ev; COPY (SELECT * FROM ev) TO '{out}'",
+    "COPY (SELECT * FROM ev) TO '{out}'",
+    "ATTACH '{out}' AS stolen",
+    "SELECT * FROM ev; ATTACH '{out}' AS stolen; SELECT * FROM ev",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SELECT * FROM ev; SET enable_external_access = true; SELECT * FROM read_csv('{out}')",
+    "RESET lock_configuration",
+])
+def test_sql_is_one_select_and_writes_nothing(tmp_path: Path, statement: str) -> None:
+    project = _declared(tmp_path)
+    out = tmp_path / "written"
+    with pytest.raises(DataError, match=r"data\.sql in loopline\.yaml: (only a SELECT query|exactly one statement) "
+                                        r"is allowed.*not allowed"):
+        load(_sql_spec(project, statement.format(out=out)))
+    assert not out.exists()

@@ -81,7 +81,6 @@ def test_negative_downsampling_keeps_positives_and_records_the_rate(tmp_path: Pa
 @pytest.mark.parametrize(("change", "expected"), [
     ({"label": {"column": "left"}}, "label column 'left' is not in"),
     ({"event_time": "snapshot"}, "Did you mean 'snapshot_at'"),
-    ({"features": {"include": ["tenure", "plan"]}}, "features.include names ['tenure']"),
 ])
 def test_spec_and_data_mismatches_are_specific(tmp_path: Path, change: dict[str, Any], expected: str) -> None:
     with pytest.raises(DataError) as info:
@@ -136,3 +135,45 @@ def test_draft_spec_guesses_time_entity_label_and_task(tmp_path: Path) -> None:
     assert (spec.event_time, spec.entity, spec.label.column, spec.task) == (
         "snapshot_at", "customer_id", "churned", "binary")
     assert text.startswith("# loopline.yaml drafted from customers.csv")
+
+
+def _repeat_customers(n_customers: int = 600) -> pd.DataFrame:
+    """Customers with several snapshots each, so most test rows belong to customers seen in training."""
+    frame = make_customers()
+    ids = np.random.default_rng(3).integers(0, n_customers, len(frame))
+    frame["customer_id"] = [f"c{i:04d}" for i in ids]
+    return frame
+
+
+def test_entities_in_train_and_test_are_reported_without_grouping(tmp_path: Path) -> None:
+    prepared = _prepare(tmp_path, _repeat_customers())
+    [finding] = [f for f in prepared.findings if f.kind == "shared_entities"]
+    splits = prepared.splits
+    train, valid, test = (set(s["customer_id"]) for s in (splits.train, splits.valid, splits.test))
+    known = splits.test["customer_id"].isin(train | valid)
+    examples = ", ".join(sorted(train & test)[:5])
+    assert finding.column == "customer_id" and finding.score == pytest.approx(known.mean())
+    assert finding.message.startswith(
+        f"{len(train & test)} customer_id values appear in both train and test and {len(valid & test)} in both "
+        f"validation and test ({examples} and {len(train & test) - 5} more): {known.sum()} of {len(splits.test)} "
+        f"test rows ({known.mean():.1%}) and ")
+    assert "Set split.group_by_entity: true to drop those later rows" in finding.message
+    assert "generalise over time for known customer_id values" in finding.message
+    assert len(splits.test) == sum(s.rows for s in splits.summaries if s.name == "test")  # nothing dropped
+
+
+def test_grouping_by_entity_drops_their_later_rows_and_says_so(tmp_path: Path) -> None:
+    plain = _prepare(tmp_path, _repeat_customers())
+    grouped = _prepare(tmp_path, _repeat_customers(2400), split={"group_by_entity": True})
+    [finding] = [f for f in grouped.findings if f.kind == "shared_entities"]
+    assert "; with split.group_by_entity their later rows (" in finding.message
+    assert "in validation and test) were dropped." in finding.message
+    assert "Set split.group_by_entity" not in finding.message
+    train = set(grouped.splits.train["customer_id"])
+    assert not train & set(grouped.splits.test["customer_id"])
+    assert len(plain.splits.test) > len(grouped.splits.test)
+
+
+def test_unique_entities_give_no_shared_entity_finding(tmp_path: Path) -> None:
+    prepared = _prepare(tmp_path, make_customers())
+    assert not [f for f in prepared.findings if f.kind == "shared_entities"]

@@ -86,6 +86,7 @@ def _stream(sampler: ReservoirSampler, n: int, cuts: list[int]) -> pd.DataFrame:
     return sampler.sample()
 
 
+@pytest.mark.slow
 def test_every_row_of_the_stream_is_equally_likely_to_be_in_the_reservoir() -> None:
     n, k, runs = 60, 6, 1500
     counts = np.zeros(n)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
 from loopline._errors import EvaluationError
 from loopline.evaluation import compute_metrics
-from loopline.evaluation._binary import BinaryScorer, confusion
+from loopline.evaluation._binary import BinaryScorer, confusion, ece_bins
 from loopline.spec import METRICS
 
 
@@ -50,14 +53,40 @@ def test_every_binary_metric_is_computed_in_spec_order() -> None:
     assert list(compute_metrics("binary", y, p, names=["f1", "roc_auc"])) == ["f1", "roc_auc"]
 
 
+def _oracle_bin(p: float) -> int:
+    """Bin k of [k/10, (k+1)/10), the last one closed, for the decimal a float stands for (its repr)."""
+    return min(math.floor(Fraction(repr(float(p))) * 10), 9)
+
+
 def _ece_oracle(y: np.ndarray, p: np.ndarray) -> float:
-    edges = np.linspace(0.0, 1.0, 11)
-    total = 0.0
-    for b in range(10):
-        rows = [i for i in range(len(p)) if edges[b] <= p[i] < edges[b + 1] or (b == 9 and p[i] == 1.0)]
-        if rows:
-            total += len(rows) / len(p) * abs(np.mean(p[rows]) - np.mean(y[rows]))
-    return total
+    """Sum over bins of |sum of (p - y)| / n, in exact rational arithmetic."""
+    gaps: dict[int, Fraction] = {}
+    for label, prob in zip(y.tolist(), p.tolist(), strict=True):
+        k = _oracle_bin(prob)
+        gaps[k] = gaps.get(k, Fraction(0)) + Fraction(prob) - Fraction(label)
+    return float(sum(abs(g) for g in gaps.values()) / len(p))
+
+
+def _edges_and_neighbours() -> np.ndarray:
+    edges = [k / 10 for k in range(11)] + [float(f"0.{k}") for k in range(10)]
+    near = [np.nextafter(e, -np.inf) for e in edges if e > 0] + [np.nextafter(e, np.inf) for e in edges if e < 1]
+    return np.array(sorted(set(edges + near)))
+
+
+def test_ece_bins_put_every_edge_where_the_rule_says() -> None:
+    p = _edges_and_neighbours()
+    assert ece_bins(p).tolist() == [_oracle_bin(v) for v in p]
+    assert ece_bins(np.array([0.3, 0.6, 0.7, 1.0])).tolist() == [3, 6, 7, 9]
+    assert ece_bins(np.array([np.nextafter(0.3, 0.0), np.nextafter(1.0, 0.0)])).tolist() == [2, 9]
+
+
+def test_ece_at_exact_edges_counts_each_prediction_in_its_own_bin() -> None:
+    # 0.25 belongs to [0.2, 0.3) and 0.3 to [0.3, 0.4): |0.25 - 0| + |0.3 - 1| over 2 rows.
+    assert compute_metrics("binary", np.array([0, 1]), np.array([0.25, 0.3]))["ece"] == pytest.approx(0.475)
+    rng = np.random.default_rng(5)
+    p = rng.choice(_edges_and_neighbours(), 600)
+    y = (rng.random(600) < p).astype(int)
+    assert compute_metrics("binary", y, p)["ece"] == pytest.approx(_ece_oracle(y, p), abs=1e-12)
 
 
 @pytest.mark.parametrize("ties", [False, True])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -43,12 +46,13 @@ def test_long_curves_are_thinned_keeping_both_ends() -> None:
 
 def test_reliability_bins() -> None:
     y, p = _data(3000, seed=1)
+    p[:30] = np.repeat([0.1, 0.3, 0.6, 0.7, 0.9, 1.0], 5)  # exact edges: each starts its own bin
     curve = reliability_curve(y, p)
     assert sum(curve.counts or []) == 3000
-    edges = np.linspace(0, 1, 11)
+    bins = np.array([min(math.floor(Fraction(repr(v)) * 10), 9) for v in p.tolist()])
     i = 0
     for b in range(10):
-        rows = (p >= edges[b]) & ((p < edges[b + 1]) | (b == 9))
+        rows = bins == b
         if rows.any():
             assert curve.x[i] == pytest.approx(p[rows].mean())
             assert curve.y[i] == pytest.approx(y[rows].mean())

@@ -68,6 +68,11 @@ def test_lift_over_each_baseline_only(result: Evaluation) -> None:
     expected = relative_improvement(m["log_loss"], b["log_loss"], "log_loss")
     assert result.lift["rule"]["log_loss"] == pytest.approx(expected)
     assert result.lift["prior"]["log_loss"] > 0 and result.lift["prior"]["roc_auc"] > 0
+    # no percentage for ECE or the calibration ratio; their improvement is in the metric's units
+    assert {"ece", "calibration_ratio"}.isdisjoint(result.lift["rule"]) and "ece" not in result.lift["prior"]
+    assert result.improvement["rule"]["ece"] == pytest.approx(b["ece"] - m["ece"])
+    assert result.improvement["rule"]["roc_auc"] == pytest.approx(m["roc_auc"] - b["roc_auc"])
+    assert result.to_dict()["improvement"]["prior"]["log_loss"] > 0
 
 
 def test_threshold_confusion_and_curves(result: Evaluation, frame: pd.DataFrame) -> None:
@@ -209,6 +214,9 @@ def test_regression_evaluation() -> None:
     assert list(found.metrics) == ["rmse", "mae", "r2"]
     assert found.metrics["rmse"] == pytest.approx(np.sqrt(np.mean(frame["x2"] ** 2)))
     assert found.lift["mean"]["rmse"] > 0.5
+    assert "r2" not in found.lift["mean"]  # the mean's R2 is about 0: a percentage over it means nothing
+    mean_r2 = found.scores_of("mean").metrics["r2"].value
+    assert found.improvement["mean"]["r2"] == pytest.approx(found.metrics["r2"] - mean_r2)
     assert (found.confusion, found.curves, found.fairness) == (None, {}, [])
     errors = np.abs(frame["x2"].to_numpy())
     assert [m.row for m in found.mistakes] == np.argsort(-errors)[:10].tolist()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,7 +38,9 @@ def test_few_distinct_numbers_and_booleans_stay_values() -> None:
 @pytest.mark.parametrize(
     ("metric", "value", "overall", "expected"),
     [("roc_auc", 0.7, 0.8, 0.1), ("log_loss", 0.5, 0.4, 0.1), ("rmse", 1.0, 2.0, -1.0),
-     ("calibration_ratio", 1.3, 0.9, 0.2), ("calibration_ratio", 0.95, 1.1, -0.05)],
+     ("calibration_ratio", 1.3, 0.9, math.log(1.3) + math.log(0.9)),
+     ("calibration_ratio", 0.95, 1.1, -math.log(0.95) - math.log(1.1)),
+     ("calibration_ratio", 0.5, 1.0, math.log(2.0)), ("calibration_ratio", 2.0, 1.0, math.log(2.0))],
 )
 def test_gap_is_positive_when_worse(metric: str, value: float, overall: float, expected: float) -> None:
     assert gap(value, overall, metric) == pytest.approx(expected)
@@ -72,3 +76,18 @@ def test_worst_slices_are_large_enough_worse_and_at_most_five() -> None:
     worst = worst_slices(rows, total_rows=10_000)  # at least max(30, 100) rows
     assert [r.value for r in worst] == ["v7", "v6", "v5", "v4", "v3"]
     assert [r.value for r in worst_slices(rows, total_rows=1000)][:1] == ["small"]  # 1% is 10 < 30
+
+
+def test_worst_slices_by_calibration_ratio_are_those_furthest_from_one() -> None:
+    frame = pd.DataFrame({"plan": np.repeat(["near", "over", "under", "far_under"], 100)})
+    ratio = {"near": 0.97, "over": 1.2, "under": 0.9, "far_under": 0.5}
+    codes = frame["plan"].to_numpy()
+
+    def measure(rows: np.ndarray) -> float:
+        return ratio[str(codes[rows[0]])]
+
+    rows = compute_slices(frame, ["plan"], metric="calibration_ratio", overall=1.02, measure=measure,
+                          label_rate=lambda r: None)
+    worst = worst_slices(rows, total_rows=400)
+    assert [r.value for r in worst] == ["far_under", "over", "under", "near"]
+    assert worst[0].gap == pytest.approx(-math.log(0.5) - math.log(1.02))

@@ -1,4 +1,5 @@
-"""``decide`` for each branch, and ``promote_on_ship`` moving the champion alias on a real registry."""
+"""``decide`` for each branch, and ``promote_on_ship`` moving the champion alias on a real registry only to the
+version the shipping arm served."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from loopline import ExperimentError
 from loopline.events import EventLog
 from loopline.experiments import Decision, ExperimentAnalysis, ExperimentSpec, analyze, decide, promote_on_ship
 from loopline.registry import Registry
@@ -117,19 +119,112 @@ def test_inconclusive_guardrail_keeps_running(better: EventLog) -> None:
     assert "not yet shown to hold" in decision.reasons[0]
 
 
-def test_promote_on_ship_moves_the_champion_with_the_experiment_in_the_reason(
-        shipped: ExperimentAnalysis, tmp_path: Path) -> None:
+@pytest.fixture
+def feed(tmp_path: Path) -> Registry:
+    """A registry with model 'feed' v1 (champion, served by control) and v2 (served by treatment)."""
     registry = Registry(Workspace.open(tmp_path / "ws", env={}))
     v1 = register(registry, make_artifact(tmp_path / "a1"), name="feed")
-    v2 = register(registry, make_artifact(tmp_path / "a2", {"family": "linear", "coef": [2.0]}), name="feed")
+    register(registry, make_artifact(tmp_path / "a2", {"family": "linear", "coef": [2.0]}), name="feed")
     registry.promote("feed", v1.version, reason="first")
+    return registry
+
+
+@pytest.fixture(scope="module")
+def shipped_with_versions(better: EventLog, tmp_path_factory: pytest.TempPathFactory) -> ExperimentAnalysis:
+    root = tmp_path_factory.mktemp("versions")
+    registry = Registry(Workspace.open(root / "ws", env={}))
+    for i in (1, 2):
+        register(registry, make_artifact(root / f"a{i}", {"family": "linear", "coef": [float(i)]}), name="feed")
+    return analyze(better, _spec(guardrails=[{"metric": "engagement", "margin": 0.2}]), registry=registry,
+                   model_name="feed")
+
+
+def _served(analysis: ExperimentAnalysis, **served: tuple[tuple[str | None, int], ...]) -> ExperimentAnalysis:
+    rows = tuple(dataclasses.replace(o, served=served.get(o.arm, o.served)) for o in analysis.offline_online)
+    return dataclasses.replace(analysis, offline_online=rows)
+
+
+def test_promote_on_ship_moves_the_champion_with_the_experiment_in_the_reason(
+        shipped_with_versions: ExperimentAnalysis, feed: Registry) -> None:
     waiting = Decision("keep running", ["not yet"])
-    assert promote_on_ship(waiting, registry, "feed", v2.version, experiment="exp1") is None
-    assert registry.aliases("feed") == {"champion": v1.version}
-    decision = decide(shipped)
-    change = promote_on_ship(decision, registry, "feed", v2.version, experiment="exp1")
+    assert promote_on_ship(shipped_with_versions, waiting, feed, "feed", 2) is None
+    assert feed.aliases("feed") == {"champion": 1}
+    decision = decide(shipped_with_versions)
+    change = promote_on_ship(shipped_with_versions, decision, feed, "feed", 2)
     assert change is not None
-    assert (change.from_version, change.to_version) == (v1.version, v2.version)
+    assert (change.from_version, change.to_version) == (1, 2)
     assert change.reason == f"experiment exp1: ship ({decision.summary})"
-    assert registry.aliases("feed") == {"champion": v2.version}
-    assert registry.alias_history("feed", "champion")[-1].reason.startswith("experiment exp1: ship (ctr treatment")
+    assert feed.aliases("feed") == {"champion": 2}
+    assert feed.alias_history("feed", "champion")[-1].reason.startswith("experiment exp1: ship (ctr treatment")
+
+
+def test_the_served_versions_per_arm_come_from_the_exposure_log(shipped_with_versions: ExperimentAnalysis) -> None:
+    control, treatment = shipped_with_versions.offline_online
+    exposures = {a.arm: a.exposures for a in shipped_with_versions.arms}
+    assert control.served == (("v1", exposures["control"]),)
+    assert treatment.served == (("v2", exposures["treatment"]),)
+
+
+def test_promote_on_ship_refuses_a_version_the_winning_arm_did_not_serve(
+        shipped_with_versions: ExperimentAnalysis, feed: Registry) -> None:
+    decision = decide(shipped_with_versions)
+    with pytest.raises(ExperimentError) as caught:
+        promote_on_ship(shipped_with_versions, decision, feed, "feed", 1)
+    message = str(caught.value)
+    n = shipped_with_versions.arms[1].exposures
+    assert message == (f"experiment 'exp1', --promote-on-ship 1: the winning arm 'treatment' served v2 (100.0% of "
+                       f"{n:,} exposures) during the experiment, not version 1. Promote the version whose effect "
+                       "was measured: --promote-on-ship 2.")
+    assert feed.aliases("feed") == {"champion": 1}
+    assert len(feed.alias_history("feed", "champion")) == 1
+
+
+def test_an_arm_that_served_several_versions_promotes_none_of_them(
+        shipped_with_versions: ExperimentAnalysis, feed: Registry) -> None:
+    mixed = _served(shipped_with_versions, treatment=(("v2", 600), ("3", 400)))
+    decision = decide(mixed)
+    for version in (2, 3):
+        with pytest.raises(ExperimentError, match=r"served v2 \(60\.0% of 1,000 exposures\), 3 \(40\.0% of 1,000 "
+                                                  rf"exposures\) during the experiment, not version {version} alone; "
+                                                  "its effect belongs to that mix"):
+            promote_on_ship(mixed, decision, feed, "feed", version)
+    with pytest.raises(ExperimentError, match="not version 5; its effect belongs to that mix"):
+        promote_on_ship(mixed, decision, feed, "feed", 5)
+    assert feed.aliases("feed") == {"champion": 1}
+    # "2" and "v2" name the same version
+    same = _served(shipped_with_versions, treatment=(("v2", 600), ("2", 400)))
+    change = promote_on_ship(same, decide(same), feed, "feed", 2)
+    assert change is not None and change.to_version == 2
+
+
+def test_exposures_without_a_model_version_leave_nothing_to_check(
+        shipped_with_versions: ExperimentAnalysis, feed: Registry) -> None:
+    blind = _served(shipped_with_versions, treatment=((None, 1000),))
+    with pytest.raises(ExperimentError, match="the served exposures of the winning arm 'treatment' carry no "
+                                              "model_version, so there is nothing to check version 2 against"):
+        promote_on_ship(blind, decide(blind), feed, "feed", 2)
+    partly = _served(shipped_with_versions, treatment=(("v2", 900), (None, 100)))
+    with pytest.raises(ExperimentError, match=r"v2 \(90\.0% of 1,000 exposures\), no model_version \(10\.0%"):
+        promote_on_ship(partly, decide(partly), feed, "feed", 2)
+    policy = _served(shipped_with_versions, treatment=(("sim-policy", 1000),))
+    with pytest.raises(ExperimentError, match="'sim-policy' is not a version number"):
+        promote_on_ship(policy, decide(policy), feed, "feed", 2)
+    unknown = dataclasses.replace(shipped_with_versions, offline_online=())
+    with pytest.raises(ExperimentError, match="no model versions per arm"):
+        promote_on_ship(unknown, decide(unknown), feed, "feed", 2)
+    assert feed.aliases("feed") == {"champion": 1}
+
+
+def test_with_several_treatments_the_arm_that_ships_is_checked(
+        shipped_with_versions: ExperimentAnalysis, feed: Registry) -> None:
+    base = shipped_with_versions.offline_online[1]
+    other = dataclasses.replace(base, arm="other", served=(("v1", 1000),))
+    three = dataclasses.replace(shipped_with_versions, offline_online=(*shipped_with_versions.offline_online, other))
+    decision = Decision("ship", ["better"], arm="other", summary="ctr other vs control: +20%")
+    with pytest.raises(ExperimentError, match="the winning arm 'other' served v1"):
+        promote_on_ship(three, decision, feed, "feed", 2)
+    assert feed.aliases("feed") == {"champion": 1}
+    register(feed, make_artifact(feed.workspace.root / "a3", {"family": "linear", "coef": [3.0]}), name="feed")
+    feed.promote("feed", 3, reason="third")
+    change = promote_on_ship(three, decision, feed, "feed", 1)
+    assert change is not None and (change.from_version, change.to_version) == (3, 1)

@@ -126,3 +126,29 @@ def test_unknown_metric_lookup_names_the_metrics() -> None:
 
 def test_docstring_example_runs() -> None:
     assert doctest.testmod(_definition).failed == 0
+
+
+@pytest.mark.parametrize("name", ["../../../escape", "/tmp/escape", "a/b", "..", ".hidden", "with space", "",
+                                  "x" * 101])
+def test_an_experiment_name_is_a_plain_folder_name(name: str, tmp_path: Path) -> None:
+    message = (f"exp.yaml, name: experiment name {name!r} is not usable: expected 1-100 letters, digits, '_', '.' or "
+               "'-', starting with a letter or digit (e.g. 'ranker-ab'), so that it is safe as a folder name. "
+               "Rename it.")
+    with pytest.raises(ExperimentError) as caught:
+        ExperimentSpec.from_dict({**BASE, "name": name}, source="exp.yaml")
+    assert str(caught.value) == message
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: {name!r}\narms: {{control: 1, treatment: 1}}\n", encoding="utf-8")
+    with pytest.raises(ExperimentError, match="is not usable"):
+        ExperimentSpec.load(path)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"arms": {"control": 1, "../treatment": 1}}, "exp.yaml, arms: arm name '../treatment' is not usable"),
+    ({"arms": {"control": 1, "": 1}}, "exp.yaml, arms: arm name '' is not usable"),
+    ({"deployment": "feed/../../x"}, "exp.yaml, deployment: deployment name 'feed/../../x' is not usable"),
+])
+def test_arm_and_deployment_names_follow_the_same_rule(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ExperimentError) as caught:
+        ExperimentSpec.from_dict({**BASE, **change}, source="exp.yaml")
+    assert str(caught.value).startswith(message)

@@ -38,6 +38,7 @@ def test_adjusted_p_values_obey_their_laws(p: list[float]) -> None:
     assert np.all(np.diff(holm[order]) >= 0) and np.all(np.diff(bh[order]) >= 0)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)  # statsmodels' Holm takes ~40 ms a call
 @given(P_VALUES)
 def test_matches_statsmodels_on_any_input(p: list[float]) -> None:

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from loopline.loop import TRUTH, run_demo
+from loopline.loop import TRUTH, open_demo_workspace, run_demo
 from loopline.registry import Registry
 from loopline.simulate import SimConfig
 from loopline.spec import ProblemSpec
-from loopline.workspace import Workspace
 
 
 @pytest.mark.slow
 def test_demo_trains_registers_and_promotes_a_calibrated_champion(tmp_path: Path) -> None:
-    ws = Workspace.open(tmp_path / "demo", env={})
+    ws = open_demo_workspace(tmp_path / "demo")
     config = SimConfig(seed=3, n_users=1500, n_posts_per_day=150, n_authors=200, days=8)
     outcome = run_demo(ws, config=config, n_boot=30)
     training = outcome.training

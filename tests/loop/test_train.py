@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -11,7 +12,8 @@ import yaml
 
 from loopline import LooplineError
 from loopline.loop import train
-from loopline.models import load_model
+from loopline.loop._train import _better, _choose
+from loopline.models import TrainedModel, load_model
 from loopline.registry import Registry
 from loopline.spec import ProblemSpec
 from loopline.workspace import Workspace
@@ -78,3 +80,18 @@ def test_bad_input_gets_a_specific_error_and_leaves_the_registry_untouched(
         assert expected.lower() in str(info.value).lower(), (name, str(info.value))
         after = ([v.version for v in registry.list_versions()], len(registry.runs()))
         assert after == before, name
+
+
+def _named(*names: str) -> list[TrainedModel]:
+    return [cast(TrainedModel, SimpleNamespace(name=n)) for n in names]
+
+
+def test_calibration_ratio_primary_chooses_and_beats_by_distance_from_one() -> None:
+    valid = {"under": {"calibration_ratio": 0.5}, "close": {"calibration_ratio": 0.97},
+             "over": {"calibration_ratio": 1.2}, "broken": {"calibration_ratio": float("nan")}}
+    assert _choose(_named("under", "over", "close", "broken"), valid, "calibration_ratio").name == "close"
+    assert _choose(_named("broken", "under", "over"), valid, "calibration_ratio").name == "over"
+    assert _better(0.97, 1.2, "calibration_ratio") and _better(0.97, 0.5, "calibration_ratio")
+    assert not _better(0.5, 0.97, "calibration_ratio") and not _better(1.2, 1.02, "calibration_ratio")
+    assert _choose(_named("a", "b"), {"a": {"roc_auc": 0.7}, "b": {"roc_auc": 0.8}}, "roc_auc").name == "b"
+    assert _choose(_named("a", "b"), {"a": {"log_loss": 0.3}, "b": {"log_loss": 0.4}}, "log_loss").name == "a"

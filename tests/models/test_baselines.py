@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from loopline import ModelError
-from loopline.models import train_baselines
+from loopline.models import load_model, save_model, train_baselines
+from loopline.models._baselines import HeuristicScorer
+from loopline.models._model import Model
 from loopline.testing import check_model
 from tests.models.conftest import RULES, Trained
 from tests.models.samples import CLASSES, make_spec, make_splits
@@ -112,3 +118,76 @@ def test_the_constant_baseline_is_corrected_for_downsampling() -> None:
     corrected = rate / (rate + (1 - rate) / 0.25)
     assert np.allclose(constant.predict(full.test.iloc[:3]), corrected)  # ... and is put back
     assert abs(corrected - full.train["y"].mean()) < 0.03
+
+
+def _outside(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text("token\nhunter2\n", encoding="utf-8")
+    return secret
+
+
+def _attacks(tmp_path: Path) -> dict[str, tuple[str, Path | None]]:
+    """Rules that try to leave the sandbox, and the file each one would create if it got out."""
+    secret, out = _outside(tmp_path), tmp_path / "written"
+    escape = "1) AS DOUBLE) AS score FROM frame; {}; SELECT CAST((1"
+    return {
+        "read_csv": (f"x1 + (SELECT count(*) FROM read_csv('{secret}'))", None),
+        "read_text": (f"x1 + length((SELECT content FROM read_text('{secret}')))", None),
+        "glob": (f"x1 + (SELECT count(*) FROM glob('{secret.parent}/*'))", None),
+        "copy": (escape.format(f"COPY (SELECT 1) TO '{out}.csv'"), out.with_suffix(".csv")),
+        "attach": (escape.format(f"ATTACH '{out}.db'"), out.with_suffix(".db")),
+        "install": (escape.format("INSTALL httpfs"), None),
+        "load": (escape.format("LOAD httpfs"), None),
+        "set": (escape.format("SET enable_external_access = true"), None),
+        "reset": (escape.format("RESET enable_external_access"), None),
+    }
+
+
+REFUSED = r"baseline\.rule .* (is refused: reading or writing files is not allowed|is not one SQL expression)"
+
+
+def test_a_rule_cannot_read_or_write_files_or_change_settings_at_training(tmp_path: Path) -> None:
+    splits = make_splits("binary", n=300)
+    for name, (rule, written) in _attacks(tmp_path).items():
+        with pytest.raises(ModelError, match=REFUSED) as info:
+            train_baselines(splits, make_spec("binary", baseline={"rule": rule}))
+        assert "hunter2" not in str(info.value), name
+        assert written is None or not written.exists(), name
+
+
+def test_a_stored_rule_is_sandboxed_at_every_prediction(trained: Callable[[str], Trained], tmp_path: Path) -> None:
+    found = trained("binary")
+    model, rows = found.models["heuristic"], found.splits.test.iloc[:50]
+    assert isinstance(model, Model) and isinstance(model.scorer, HeuristicScorer)
+    for name, (rule, written) in _attacks(tmp_path).items():
+        altered = dataclasses.replace(model, scorer=dataclasses.replace(model.scorer, rule=rule))
+        with pytest.raises(ModelError, match=REFUSED):
+            altered.predict(rows)
+        assert written is None or not written.exists(), name
+
+
+def test_a_stored_rule_that_is_not_one_expression_is_refused_at_load(trained: Callable[[str], Trained],
+                                                                      tmp_path: Path) -> None:
+    """model.json carries checksums; this is a rewrite by someone who could also change the recorded sha256."""
+    model = trained("binary").models["heuristic"]
+    folder = tmp_path / "rule"
+    save_model(model, folder)
+    manifest = json.loads((folder / "model.json").read_text())
+    out = tmp_path / "out.csv"
+    manifest["scorer"]["rule"] = f"1) AS DOUBLE) AS score FROM frame; COPY (SELECT 1) TO '{out}'; SELECT CAST((1"
+    text = json.dumps(manifest).encode()
+    (folder / "model.json").write_bytes(text)
+    with pytest.raises(ModelError, match=r"baseline\.rule .* is not one SQL expression"):
+        load_model(folder, sha256=hashlib.sha256(text).hexdigest())
+    assert not out.exists()
+
+
+def test_legitimate_rules_with_strings_and_semicolons_still_work() -> None:
+    splits = make_splits("binary", n=300)
+    rule = "x1 + CASE WHEN colour = 'red' OR colour = 'a;b' THEN 1 ELSE 0 END -- a comment; with a semicolon"
+    heuristic = train_baselines(splits, make_spec("binary", baseline={"rule": rule}))[2]
+    test = splits.test
+    expected = test["x1"] + (test["colour"] == "red")
+    assert heuristic.name == "heuristic"
+    assert roc_auc_score(test["y"], heuristic.predict(test)) == pytest.approx(roc_auc_score(test["y"], expected))

@@ -131,6 +131,7 @@ def test_labels_that_cannot_be_learned_are_refused() -> None:
         train_candidates(one_class, make_spec("binary"))
 
 
+@pytest.mark.slow
 def test_text_features_and_a_two_class_multiclass_label() -> None:
     """Text gives sparse inputs; two classes make scikit-learn fit a single margin."""
     frame = make_frame("binary", n=1200)

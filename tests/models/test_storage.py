@@ -102,3 +102,37 @@ def test_saving_again_replaces_the_files(trained: Callable[[str], Trained], tmp_
     save_model(found.models["lightgbm"], tmp_path / "m")
     digest = save_model(found.models["linear"], tmp_path / "m")
     assert load_model(tmp_path / "m", sha256=digest).family == "linear"
+
+
+@pytest.mark.parametrize("listed", ["../secret.txt", "ABSOLUTE", "sub/secret.txt", "sub\\secret.txt", "..", "LINK"])
+def test_a_manifest_listing_a_file_outside_the_model_folder_is_refused_before_reading(
+        listed: str, trained: Callable[[str], Trained], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "m"
+    save_model(trained("binary").models["constant"], folder)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not part of the model\n", encoding="utf-8")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "secret.txt").write_bytes(secret.read_bytes())
+    (folder / "LINK").symlink_to(secret)
+    name = str(secret) if listed == "ABSOLUTE" else listed
+    manifest = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    manifest["files"] = {name: hashlib.sha256(secret.read_bytes()).hexdigest()}  # the checksums all match
+    text = json.dumps(manifest).encode()
+    (folder / "model.json").write_bytes(text)
+    opened: list[Path] = []
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        opened.append(self)
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(ModelError) as info:
+        load_model(folder, sha256=hashlib.sha256(text).hexdigest())
+    message = str(info.value)
+    assert repr(name) in message and str(folder) in message and "re-register the model" in message
+    if listed == "LINK":
+        assert f"leads to {secret} through a symbolic link" in message
+    else:
+        assert "is not a plain file name inside" in message
+    assert opened == [folder / "model.json"]  # nothing but the manifest was read

@@ -33,3 +33,21 @@ def register_many(root: str, db_url: str | None, source: str, sha256: str, count
         results.put(("ok", numbers))
     except BaseException:
         results.put(("error", traceback.format_exc()))
+
+
+def beat_until_killed(root: str, db_url: str | None, interval_s: float, results: Any) -> None:
+    """Start a run, keep its heartbeat going and report its id; then wait to be killed."""
+    try:
+        import time
+
+        from loopline.registry import Registry
+        from loopline.workspace import Workspace
+
+        registry = Registry(Workspace.open(root, env={"LOOPLINE_DB_URL": db_url} if db_url else {}))
+        run = registry.start_run(spec_name="churn", spec_hash="s", data_fingerprint="d", params={"pid": os.getpid()},
+                                 code_version="test")
+        with registry.heartbeat(run.run_id, interval_s=interval_s):
+            results.put(("ok", run.run_id))
+            time.sleep(600)
+    except BaseException:
+        results.put(("error", traceback.format_exc()))

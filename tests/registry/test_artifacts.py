@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loopline import IntegrityError
-from loopline.registry._artifacts import file_sha256, store, write_atomic
+from loopline._atomic import write_text
+from loopline.registry._artifacts import file_sha256, store
 from tests.registry.conftest import make_artifact
 
 
@@ -35,11 +36,11 @@ def test_store_refuses_a_mismatch_and_cleans_up(tmp_path: Path) -> None:
     assert list((tmp_path / "models").iterdir()) == []
 
 
-def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_card_writes_replace_whole_files_and_leave_no_temporaries(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "MODEL_CARD.md"
-    write_atomic(target, "old\n")
-    write_atomic(target, "new\n")
+    write_text(target, "old\n")
+    write_text(target, "new\n")
     assert target.read_text(encoding="utf-8") == "new\n"
 
     def fail(*_: object) -> None:
@@ -47,6 +48,6 @@ def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path: P
 
     monkeypatch.setattr("os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        write_atomic(target, "never\n")
+        write_text(target, "never\n")
     assert target.read_text(encoding="utf-8") == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["MODEL_CARD.md"]

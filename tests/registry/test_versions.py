@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from loopline import IntegrityError, RegistryError
-from loopline.registry import Registry, _versions
+from loopline.registry import Registry, _aliases, _versions
 from loopline.registry._engine import create_registry_engine
 from loopline.workspace import Workspace
 from tests.registry.conftest import make_artifact, register, start
@@ -196,12 +196,61 @@ def test_a_crash_during_the_copy_leaves_no_folder_at_all(registry: Registry, tmp
     assert register(registry, artifact).version == 1
 
 
-def test_every_stored_version_points_at_an_existing_artifact(registry: Registry, artifact: tuple[Path, str],
-                                                             workspace: Workspace) -> None:
+def test_every_stored_version_points_at_an_existing_artifact_relative_to_the_root(
+        registry: Registry, artifact: tuple[Path, str], workspace: Workspace) -> None:
     for _ in range(3):
         register(registry, artifact)
     engine = create_registry_engine(workspace.db_url.reveal())
     with engine.connect() as conn:
-        paths = list(conn.execute(sa.text("SELECT artifact_path FROM model_versions")).scalars())
+        rows = conn.execute(sa.text("SELECT artifact_path, card_path FROM model_versions ORDER BY version")).all()
     engine.dispose()
-    assert len(paths) == 3 and all((Path(p) / "model.json").is_file() for p in paths)
+    assert len(rows) == 3
+    for (stored, card), version in zip(rows, registry.list_versions("churn"), strict=True):
+        # Relative to the artifact root, so a moved workspace keeps working and a row cannot point elsewhere.
+        assert stored.startswith("models/churn/") and not Path(stored).is_absolute()
+        assert card == f"{stored}/MODEL_CARD.md"
+        assert (workspace.artifact_root / stored / "model.json").is_file()
+        assert version.artifact_path == workspace.artifact_root / stored
+
+
+def test_registering_with_an_alias_moves_it_in_the_same_transaction(registry: Registry, artifact: tuple[Path, str]
+                                                                    ) -> None:
+    first = register(registry, artifact, alias="champion", reason="beats every baseline")
+    assert first.aliases == ("champion",) and registry.get_version("churn", "champion") == first
+    second = register(registry, artifact, alias="champion", reason="better on test", actor="nightly")
+    assert registry.aliases("churn") == {"champion": 2}
+    assert [(h.from_version, h.to_version, h.reason, h.actor) for h in registry.alias_history("churn")] == [
+        (None, 1, "beats every baseline", "loop"), (1, 2, "better on test", "nightly")]
+    assert registry.get_version("churn", 1).aliases == () and second.aliases == ("champion",)
+
+
+def test_a_failure_in_the_alias_step_leaves_neither_the_version_nor_the_alias(
+        registry: Registry, artifact: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    register(registry, artifact, alias="champion", reason="first")
+    real_move = _aliases.move_alias
+
+    def move_then_fail(*args: Any, **kwargs: Any) -> None:
+        real_move(*args, **kwargs)  # the alias row and its history row are written, then the process fails
+        raise OSError("connection lost")
+
+    monkeypatch.setattr(_aliases, "move_alias", move_then_fail)
+    with pytest.raises(OSError, match="connection lost"):
+        register(registry, artifact, alias="champion", reason="second")
+    monkeypatch.undo()
+    assert [v.version for v in registry.list_versions("churn")] == [1]
+    assert registry.aliases("churn") == {"champion": 1}
+    assert [(h.from_version, h.to_version) for h in registry.alias_history("churn")] == [(None, 1)]
+    assert register(registry, artifact).version == 2  # the number was never taken
+
+
+@pytest.mark.parametrize(("over", "message"), [
+    ({"alias": "v2", "reason": "x"}, r"alias 'v2' would read as a version number"),
+    ({"alias": "champion"}, r"give a non-empty reason; it is kept in the alias history"),
+    ({"reason": "why"}, r"cannot register 'churn': a reason is kept with an alias move; pass alias= too"),
+])
+def test_a_bad_alias_is_refused_before_anything_is_copied(registry: Registry, artifact: tuple[Path, str],
+                                                          workspace: Workspace, over: dict[str, Any],
+                                                          message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        register(registry, artifact, **over)
+    assert not (workspace.artifact_root / "models").exists() or not any((workspace.artifact_root / "models").rglob("*"))

@@ -150,3 +150,21 @@ def test_report_name_must_be_a_file_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"report name must be a plain file name .* got '\.\./x'"):
         render_evaluation(regression_evaluation(), tmp_path, title="t", name="../x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_r2_primary_gets_a_difference_never_a_percentage(tmp_path: Path) -> None:
+    # The mean predictor's R2 is 0.0006: once the headline and lift table read "+68567%".
+    base = regression_evaluation()
+    scores = [replace(base.scores[1], metrics={**base.scores[1].metrics, "r2": replace(base.scores[1].metrics["r2"],
+                                                                                        value=0.0006)}),
+              base.scores[0]]
+    evaluation = replace(base, primary_metric="r2", scores=[scores[1], scores[0]],
+                         improvement={"mean": {"rmse": 3.76, "mae": 3.88, "r2": 0.4114}})
+    paths = render_evaluation(evaluation, tmp_path, title="prices")
+    html = paths.html.read_text(encoding="utf-8")
+    lift_table = html[html.index('<h2 id="lift"'):].split("</table>")[0]
+    rows = re.findall(r"<tr><td[^>]*>([^<]+)</td><td[^>]*>([^<]+)</td></tr>", lift_table)
+    assert rows == [("R²", "+0.411"), ("RMSE", "+23.4%"), ("MAE", "+30.1%")]
+    assert "better than the baseline &#39;mean&#39; (0.0006)" in html
+    data = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert "r2" not in data["lift"]["mean"] and data["improvement"]["mean"]["r2"] == 0.4114

@@ -57,8 +57,25 @@ def test_lift_table_shows_the_given_relative_improvements() -> None:
     table = lift_table(worse)
     assert table is not None
     assert [(r[1].text, r[1].mark) for r in table.rows] == [("-5.0%", "neg"), ("n/a", "")]
-    assert table.note.endswith("n/a: undefined, as when the baseline's value is 0.")
+    assert table.note.endswith("n/a: undefined, as when a value is missing.")
     assert lift_table(replace(worse, lift={})) is None
+
+
+def test_lift_table_shows_differences_where_a_percentage_would_mean_nothing() -> None:
+    found = replace(regression_evaluation(), improvement={"mean": {"rmse": 3.76, "mae": 3.88, "r2": 0.412}})
+    table = lift_table(found)
+    assert table is not None
+    assert [[(c.text, c.mark) for c in row] for row in table.rows] == [
+        [("RMSE", "primary"), ("+23.4%", "pos")], [("MAE", ""), ("+30.1%", "pos")], [("R²", ""), ("+0.412", "pos")]]
+    assert "%" not in table.rows[2][1].text
+    assert "differences in the metric's own units" in table.note
+    binary = binary_evaluation()
+    worse_ece = {"constant": {"ece": -0.0121, "calibration_ratio": -0.0606}}
+    table = lift_table(replace(binary, lift={"constant": {"log_loss": 0.112}}, improvement=worse_ece))
+    assert table is not None
+    assert [[c.text for c in row] for row in table.rows] == [
+        ["log-loss", "+11.2%"], ["ECE", "-0.012"], ["calibration ratio", "-0.061"]]
+    assert table.rows[1][1].mark == "neg"
 
 
 def test_confusion_table_puts_actual_classes_in_rows() -> None:

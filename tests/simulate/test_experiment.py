@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,10 @@ import pytest
 from scipy import stats
 
 from loopline.events import EventLog, assign
-from loopline.experiments import analyze_interleaving, compare_means
+from loopline.experiments import analyze_interleaving, compare_means, team_draft
 from loopline.simulate import FeedSimulator, SimConfig, SimExperiment, SimulationError
+from loopline.simulate import _experiment as sim_experiment
+from loopline.simulate._experiment import ExperimentState, make_rerank
 
 BASE = SimConfig(seed=2, n_users=2000, n_posts_per_day=150, n_authors=200, days=8)
 START = pd.Timestamp("2026-01-05", tz="UTC")
@@ -64,6 +68,7 @@ def test_lost_logs_show_as_a_sample_ratio_mismatch(tmp_path: Path) -> None:
     assert stats.chisquare([counts["control"], counts["treatment"]]).pvalue < 0.001
 
 
+@pytest.mark.slow
 def test_a_policy_is_used_and_interleaving_is_more_sensitive_than_the_ab_test(tmp_path: Path) -> None:
     """A slightly better ranker: one day of interleaving finds it, the A/B test on the same traffic cannot."""
     def no_topic_match(candidates: pd.DataFrame) -> np.ndarray:
@@ -72,7 +77,7 @@ def test_a_policy_is_used_and_interleaving_is_more_sensitive_than_the_ab_test(tm
                           + 2.0 * candidates["post_quality_score"].to_numpy()
                           - 0.03 * candidates["post_age_hours"].to_numpy())
 
-    config = dataclasses.replace(BASE, n_users=2000, days=6)
+    config = dataclasses.replace(BASE, n_users=4000, days=6)  # about 4,000 interleaved queries on the last day
     ab = SimExperiment(name="ab", arms={"control": 0.5, "treatment": 0.5}, start_day=5,
                        policies={"treatment": no_topic_match})
     ab_log = EventLog(tmp_path / "ab")
@@ -105,3 +110,41 @@ def test_bad_experiments_are_refused() -> None:
         SimExperiment(name="x", arms={"a": 1, "b": 1}, start_day=1, lift={"c": 0.1})
     with pytest.raises(SimulationError, match=r"only days 0\.\.7 are simulated"):
         dataclasses.replace(BASE, experiment=SimExperiment(name="x", arms={"a": 1, "b": 1}, start_day=9))
+
+
+def test_the_simulator_interleaves_exactly_like_experiments_team_draft(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator's interleaving path (rankings from both arms' scores, unusable candidates dropped) gives,
+    session by session, the lists and teams of ``loopline.experiments.team_draft`` on the same random draws."""
+    rng = np.random.default_rng(5)
+    sessions, k, length = 400, 12, 8
+    h = rng.normal(size=(sessions, k))
+    h[rng.random(h.shape) < 0.15] = -np.inf  # duplicates and sessions without posts are -inf in the simulator
+    treatment = rng.normal(size=(sessions, k))
+    treatment[rng.random(treatment.shape) < 0.3] = np.nan  # a policy may fail to score a candidate
+    monkeypatch.setattr(sim_experiment, "candidate_frame",
+                        lambda *args: pd.DataFrame({"score": treatment.reshape(-1)}))
+    experiment = SimExperiment(name="il", arms={"control": 0.5, "treatment": 0.5}, start_day=1,
+                               policies={"treatment": lambda frame: frame["score"].to_numpy()}, interleave=True)
+    state = ExperimentState(experiment, [f"u{i}" for i in range(50)], seed=3)
+    reference_rng = copy.deepcopy(state.rng)
+    world, names = SimpleNamespace(post_created_us=np.zeros(1)), SimpleNamespace(extend_posts=lambda n: None)
+    rerank = make_rerank(state, world, names, SimpleNamespace(feed_length=length), 1)
+    users = rng.integers(0, 50, sessions)
+    picks, logged, teams = rerank(users, np.zeros(sessions, dtype=np.int64), np.tile(np.arange(k), (sessions, 1)), h,
+                                  np.zeros((sessions, k)))
+    assert teams is not None
+    stopped_early = 0
+    for s in range(sessions):
+        usable_a = [j for j in np.argsort(-h[s], kind="stable") if np.isfinite(h[s, j])]
+        b = np.where(np.isfinite(h[s]), treatment[s], -np.inf)
+        usable_b = [j for j in np.argsort(-b, kind="stable") if np.isfinite(b[j])]
+        items, owners = team_draft(usable_a, usable_b, reference_rng, length=length)
+        assert picks[s, : len(items)].tolist() == list(items)
+        assert (picks[s, len(items):] == -1).all()
+        assert ["control" if t == 0 else "treatment" for t in teams[s, : len(items)]] == [
+            "control" if o == "A" else "treatment" for o in owners]
+        for item, owner in zip(items, owners, strict=True):  # each shown item logs the score of its own team
+            expected = 1.0 / (1.0 + np.exp(-(h[s, item] - 3.0))) if owner == "A" else treatment[s, item]
+            assert logged[s, item] == pytest.approx(expected)
+        stopped_early += len(items) < min(length, len(set(usable_a) | set(usable_b)))
+    assert stopped_early > 0  # the textbook stop (one side has nothing left) happened and was followed

@@ -40,3 +40,14 @@ def test_secret_masks_itself() -> None:
     s = Secret("postgresql://u:pw@h/db")
     assert repr(s) == "Secret('***')"
     assert str(s) == "postgresql://u:***@h/db"
+
+
+def test_opening_without_create_refuses_a_missing_folder_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    with pytest.raises(WorkspaceError, match=rf"no workspace at {typo}: the folder does not exist\. Check the "
+                                             r"--workspace path \(or LOOPLINE_WORKSPACE\); to create a workspace, run "
+                                             r"'loopline train' or 'loopline demo'"):
+        Workspace.open(typo, env={}, create=False)
+    assert not typo.exists()
+    made = Workspace.open(tmp_path / "ws", env={})
+    assert Workspace.open(made.root, env={}, create=False) == made

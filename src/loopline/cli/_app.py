@@ -29,10 +29,19 @@ WorkspaceDir = Annotated[
 ]
 
 
-def _workspace(path: Path | None) -> Any:
+def _workspace(path: Path | None, *, create: bool = True) -> Any:
+    """The workspace at ``path``; commands that only read pass ``create=False``, so a mistyped path is an
+    error instead of a new, empty workspace."""
     from loopline.workspace import Workspace
 
-    return Workspace.open(path)
+    return Workspace.open(path, create=create)
+
+
+def _registry(path: Path | None) -> Any:
+    """The registry of an existing workspace, without creating the workspace or its database."""
+    from loopline.registry import Registry
+
+    return Registry(_workspace(path, create=False), create=False)
 
 
 @app.command()
@@ -44,13 +53,14 @@ def init(
 ) -> None:
     """Write a commented loopline.yaml inferred from a table."""
     from loopline import SpecError
+    from loopline._atomic import write_text
     from loopline.data import draft_spec
 
     with handled(as_json=as_json, debug=debug):
         if output.exists() and not force:
             raise SpecError(f"{output} already exists; pass --force to overwrite it or --out to pick another path.")
         text = draft_spec(data.resolve())
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text)
         if as_json:
             print_json({"spec": str(output.resolve())})
         else:
@@ -111,20 +121,27 @@ def evaluate(
     as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Evaluate a registered version on the spec's test split and write a fresh report."""
+    from rich.markup import escape
+
     from loopline.loop import evaluate_version
     from loopline.spec import ProblemSpec
 
     with handled(as_json=as_json, debug=debug):
         problem = ProblemSpec.load(spec)
-        evaluation, report = evaluate_version(problem, _workspace(workspace), version,
-                                              progress=BarProgress(enabled=not as_json))
+        result = evaluate_version(problem, _workspace(workspace), version, progress=BarProgress(enabled=not as_json))
+        evaluation, report = result.evaluation, result.report
         if as_json:
-            print_json({"metrics": evaluation.metrics, "report": str(report.html), "json": str(report.json)})
+            print_json({"version": result.version.version, "metrics": evaluation.metrics,
+                        "warnings": list(result.warnings), "report": str(report.html), "json": str(report.json)})
             return
-        table = Table("metric", "value", title=f"{problem.name} {version} on test ({evaluation.rows} rows)")
+        number = f"v{result.version.version}"
+        named = number if version in (number, number[1:]) else f"{number} ({version})"
+        table = Table("metric", "value", title=f"{problem.name} {named} on test ({evaluation.rows} rows)")
         for key, value in evaluation.metrics.items():
             table.add_row(key, fmt(value))
         out.print(table)
+        for warning in result.warnings:
+            out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         out.print(f"report: {report.html}")
 
 
@@ -138,12 +155,16 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
     as_json: Json = False, debug: Debug = False,
 ) -> None:
-    """Simulate a feed, train an engagement model, evaluate, register, promote, report."""
-    from loopline.loop import run_demo
+    """Simulate a feed, train an engagement model, evaluate, register, promote, report.
+
+    Everything goes into the demo's own folder (database, artifacts, event log, reports), whatever LOOPLINE_*
+    says; a folder the demo did not create is refused.
+    """
+    from loopline.loop import open_demo_workspace, run_demo
     from loopline.simulate import SimConfig
 
     with handled(as_json=as_json, debug=debug):
-        outcome = run_demo(_workspace(workspace), config=SimConfig(days=days, n_users=users, seed=seed),
+        outcome = run_demo(open_demo_workspace(workspace), config=SimConfig(days=days, n_users=users, seed=seed),
                            progress=BarProgress(enabled=not as_json))
         from loopline.cli._show import demo_json, show_demo
 
@@ -159,10 +180,8 @@ def models_list(
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
     """List registered versions with their aliases and test metrics."""
-    from loopline.registry import Registry
-
     with handled(as_json=as_json, debug=debug):
-        versions = Registry(_workspace(workspace)).list_versions(name)
+        versions = _registry(workspace).list_versions(name)
         from loopline.cli._show import show_versions, version_json
 
         if as_json:
@@ -178,10 +197,8 @@ def models_show(
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Show one version: lineage, metrics, card, alias history."""
-    from loopline.registry import Registry
-
     with handled(as_json=as_json, debug=debug):
-        registry = Registry(_workspace(workspace))
+        registry = _registry(workspace)
         found = registry.get_version(name, version)
         history = registry.alias_history(name)
         from loopline.cli._show import alias_json, show_version, version_json
@@ -201,10 +218,8 @@ def models_promote(
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Point an alias (default champion) at a version."""
-    from loopline.registry import Registry
-
     with handled(as_json=as_json, debug=debug):
-        change = Registry(_workspace(workspace)).promote(name, version, alias=alias, reason=reason)
+        change = _registry(workspace).promote(name, version, alias=alias, reason=reason)
         from loopline.cli._show import alias_json
 
         if as_json:
@@ -221,10 +236,8 @@ def models_rollback(
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Point an alias back at the version it held before its last change."""
-    from loopline.registry import Registry
-
     with handled(as_json=as_json, debug=debug):
-        change = Registry(_workspace(workspace)).rollback(name, alias=alias, reason=reason)
+        change = _registry(workspace).rollback(name, alias=alias, reason=reason)
         from loopline.cli._show import alias_json
 
         if as_json:
@@ -258,7 +271,7 @@ def experiment_design(
         design_command(mde=mde, metric=metric, baseline=baseline, sigma=sigma, relative=not absolute, alpha=alpha,
                        power=power, arms=arms, traffic_share=traffic_share, daily_units=daily_units, event=event,
                        days=days, workspace=None if baseline is not None and daily_units is not None
-                       else _workspace(workspace), as_json=as_json)
+                       else _workspace(workspace, create=False), as_json=as_json)
 
 
 @experiment_app.command("analyze")
@@ -276,7 +289,7 @@ def experiment_analyze(
     from loopline.cli._experiment import analyze_command
 
     with handled(as_json=as_json, debug=debug):
-        analyze_command(_workspace(workspace), name, spec=spec, model=model, ship_version=promote_on_ship,
+        analyze_command(_workspace(workspace, create=False), name, spec=spec, model=model, ship_version=promote_on_ship,
                         as_json=as_json)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import traceback
@@ -17,28 +16,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColu
 from rich.progress import Progress as RichBar
 
 from loopline import LooplineError
+from loopline._json import dumps
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types only: NaN and infinities become null, paths and others become strings."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if hasattr(value, "item"):
-        return to_jsonable(value.item())
-    return str(value)
-
-
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(data), indent=2) + "\n")
+    """``data`` as standard JSON on stdout (:mod:`loopline._json`: NaN and infinities as null, values the
+    encoder does not know as their string), escaped to ASCII so any terminal encoding can carry it."""
+    sys.stdout.write(dumps(data, indent=2, default=str, ascii_only=True) + "\n")
     sys.stdout.flush()
 
 

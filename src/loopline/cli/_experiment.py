@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from loopline._errors import ExperimentError
+from loopline._names import check_name
 from loopline.cli._console import fmt, out, print_json
 
 
@@ -63,6 +64,7 @@ def analyze_command(workspace: Any, name: str, *, spec: Path | None, model: str 
     from loopline.experiments import ExperimentSpec
     from loopline.loop import analyze_experiment, experiment_spec_path
 
+    check_name(name, what="experiment", error=ExperimentError, example="ranker-ab")  # before it is used in a path
     path = spec or experiment_spec_path(workspace, name)
     if not Path(path).exists():
         raise ExperimentError(f"no experiment spec at {path}: write one (name, arms with their configured shares, "

@@ -11,7 +11,7 @@ from loopline.cli._console import fmt, out
 from loopline.data import Prepared
 from loopline.loop import TRUTH, TRUTH_BLIND, DemoOutcome, TrainingOutcome
 from loopline.registry import AliasChange, ModelVersion
-from loopline.spec import higher_is_better
+from loopline.spec import describe_direction
 
 
 def show_prepared(prepared: Prepared) -> None:
@@ -70,9 +70,8 @@ def show_training(outcome: TrainingOutcome) -> None:
     for w in outcome.warnings:
         out.print(f"[yellow]warning:[/] {w}")
     status = "[green]champion[/]" if outcome.promoted else "registered (not promoted)"
-    direction = "higher" if higher_is_better(primary) else "lower"
     out.print(f"{outcome.model_name} v{outcome.version.version} ({outcome.best}) {status}; "
-              f"primary metric {primary} ({direction} is better)")
+              f"primary metric {primary} ({describe_direction(primary)})")
     out.print(f"report: {outcome.report.html}")
 
 

@@ -9,6 +9,9 @@
 - :func:`split_by_time`: train, validation and test, disjoint in time.
 - leakage checks (:class:`Finding`), negative downsampling with its calibration correction, and
   reservoir sampling for streams.
+- :func:`run_query` / :func:`evaluate_expression`: a spec's SQL (``data.sql``, ``baseline.rule``) run
+  as untrusted code in a locked-down DuckDB connection; :func:`check_references`: every column the
+  spec names exists (with a suggestion) and the rule binds, before any run starts.
 - :func:`draft_spec`: a commented ``loopline.yaml`` guessed from a table (``loopline init``).
 """
 
@@ -21,14 +24,17 @@ from loopline.data._labels import LabelReport, make_labels
 from loopline.data._leakage import Finding, recorded_after_event, single_feature_scores, suspicious
 from loopline.data._load import fingerprint, load, load_table
 from loopline.data._prepare import Prepared, prepare, select_features
+from loopline.data._references import check_references
 from loopline.data._sampling import ReservoirSampler, correct_for_downsampling, downsample_negatives
-from loopline.data._split import SplitFrames, split_by_time
+from loopline.data._split import EntityOverlap, SplitFrames, split_by_time
+from loopline.data._sql import check_expression, check_select, evaluate_expression, referenced_columns, run_query
 from loopline.data._types import Column, Kind, Schema, Splits, SplitSummary
 from loopline.data._validate import ColumnStats, Issue, ValidationReport, validate
 
 __all__ = [
     "Column",
     "ColumnStats",
+    "EntityOverlap",
     "Finding",
     "Issue",
     "Kind",
@@ -41,9 +47,13 @@ __all__ = [
     "Splits",
     "ValidationReport",
     "asof_join",
+    "check_expression",
+    "check_references",
+    "check_select",
     "correct_for_downsampling",
     "downsample_negatives",
     "draft_spec",
+    "evaluate_expression",
     "fingerprint",
     "infer_kind",
     "infer_schema",
@@ -53,6 +63,8 @@ __all__ = [
     "make_labels",
     "prepare",
     "recorded_after_event",
+    "referenced_columns",
+    "run_query",
     "select_features",
     "single_feature_scores",
     "split_by_time",

@@ -10,6 +10,10 @@ outcome, does.
 
 **Recorded after the event.** A timestamp column whose values are mostly later than the event time
 was written after the prediction would have been made; so is anything derived from it.
+
+**Shared entities.** Test (and validation) rows of entities already seen in an earlier split are
+reported whenever the spec names an entity, with their count, share and a few examples (see
+:class:`~loopline.data._split.EntityOverlap`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score, roc_auc_score
 
+from loopline.data._split import EntityOverlap
 from loopline.data._types import Kind, Schema
 
 ABSOLUTE_AUC = 0.95
@@ -113,15 +118,34 @@ def recorded_after_event(frame: pd.DataFrame, features: tuple[str, ...], schema:
     return findings
 
 
-def shared_entities(entities: tuple[str, ...], *, entity: str, dropped: int) -> list[Finding]:
-    """A warning naming entities found in both train and test of a grouped split."""
-    if not entities:
+def shared_entities(overlap: EntityOverlap, *, entity: str, grouped: bool) -> list[Finding]:
+    """A finding when validation or test rows belong to entities seen in an earlier split.
+
+    Without ``split.group_by_entity`` those rows stay: the metrics then mix entities the model was
+    trained on with new ones, which is right when the task is to follow known entities over time and
+    optimistic when it is to score new ones. With it, the finding says how many rows were dropped.
+    """
+    if not overlap.test_rows and not overlap.valid_rows:
         return []
-    shown = ", ".join(entities[:5]) + (" ..." if len(entities) > 5 else "")
-    return [Finding("shared_entities", entity,
-                    f"{len(entities)} {entity} values appear in both train and test ({shown}); with "
-                    f"split.group_by_entity their later rows ({dropped} in validation and test) were dropped.",
-                    float(len(entities)))]
+    pairs = [(overlap.train_test, "train and test"), (overlap.valid_test, "validation and test"),
+             (overlap.train_valid, "train and validation")]
+    pairs = [(n, where) for n, where in pairs if n]
+    more = pairs[0][0] - len(overlap.examples)
+    shown = ", ".join(overlap.examples) + (f" and {more:,} more" if more > 0 else "")
+    head = f"{pairs[0][0]:,} {entity} values appear in both {pairs[0][1]}"
+    if len(pairs) > 1 and pairs[1][1] == "validation and test":
+        head += f" and {pairs[1][0]:,} in both {pairs[1][1]}"
+    if grouped:
+        message = (f"{head} ({shown}); with split.group_by_entity their later rows ({overlap.dropped_rows:,} in "
+                   "validation and test) were dropped.")
+    else:
+        message = (f"{head} ({shown}): {overlap.test_rows:,} of {overlap.test_total:,} test rows "
+                   f"({overlap.test_share:.1%}) and {overlap.valid_rows:,} of {overlap.valid_total:,} validation rows "
+                   f"({overlap.valid_share:.1%}) belong to {entity} values seen in an earlier split, so the metrics "
+                   f"describe known {entity} values over time, not new ones. Set split.group_by_entity: true to drop "
+                   "those later rows and judge each entity on its first appearance, or keep them when the model is "
+                   f"meant to generalise over time for known {entity} values.")
+    return [Finding("shared_entities", entity, message, overlap.test_share)]
 
 
 def _codes(train: pd.Series, valid: pd.Series, *, numeric: bool) -> tuple[np.ndarray, np.ndarray]:

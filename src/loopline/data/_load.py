@@ -9,9 +9,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from loopline._errors import DataError
 from loopline.data._arrow import to_frame
+from loopline.data._sql import run_query
 from loopline.spec import ProblemSpec
 
 _READERS = {".csv": "read_csv", ".tsv": "read_csv", ".txt": "read_csv", ".parquet": "read_parquet",
@@ -22,6 +24,8 @@ def load(spec: ProblemSpec, *, connection: duckdb.DuckDBPyConnection | None = No
     """The spec's training table (``data.source`` or ``data.sql``) as a pandas frame.
 
     Relative paths resolve against the spec's folder. Errors name the file or query and the fix.
+    ``data.sql`` is user code: the files in ``data.tables`` are read first (on ``connection``), then the
+    query runs in the sandbox of :mod:`loopline.data._sql` over those tables only, as one ``SELECT``.
     """
     con = connection or duckdb.connect()
     data = spec.data
@@ -29,13 +33,8 @@ def load(spec: ProblemSpec, *, connection: duckdb.DuckDBPyConnection | None = No
         assert data.source is not None
         sources = [data.source] if isinstance(data.source, str) else list(data.source)
         return load_table([spec.resolve(s) for s in sources], what="data.source", connection=con)
-    for name, path in data.tables.items():
-        con.register(name, _relation(con, [spec.resolve(path)], what=f"data.tables.{name}"))
-    try:
-        frame = to_frame(con.sql(data.sql))
-    except duckdb.Error as exc:
-        raise DataError(f"data.sql in {spec.source_name} failed in DuckDB: {_first_line(exc)}. "
-                        f"The query can use the tables {sorted(data.tables)}.") from exc
+    tables = {name: _arrow(con, spec.resolve(path), what=f"data.tables.{name}") for name, path in data.tables.items()}
+    frame = run_query(data.sql, tables, key=f"data.sql in {spec.source_name}")
     return _non_empty(frame, "the result of data.sql")
 
 
@@ -59,6 +58,14 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def _arrow(con: duckdb.DuckDBPyConnection, path: str, *, what: str) -> pa.Table:
+    """One declared table read whole into Arrow, so the sandbox never needs file access."""
+    try:
+        return _relation(con, [path], what=what).to_arrow_table()
+    except duckdb.Error as exc:
+        raise DataError(f"{what}: cannot read {path}: {_first_line(exc)}") from exc
+
+
 def _relation(con: duckdb.DuckDBPyConnection, paths: list[str], *, what: str) -> duckdb.DuckDBPyRelation:
     files: list[str] = []
     for path in paths:
@@ -78,7 +85,7 @@ def _relation(con: duckdb.DuckDBPyConnection, paths: list[str], *, what: str) ->
         if reader == "read_parquet":
             return con.read_parquet(files, union_by_name=True, hive_partitioning=False)
         if len(files) > 1:
-            return con.read_csv(files, union_by_name=True)  # type: ignore[arg-type]
+            return con.read_csv(files, union_by_name=True)
         return con.read_csv(files[0])
     except duckdb.Error as exc:
         raise DataError(f"{what}: cannot read {files[0]}{' and others' if len(files) > 1 else ''}: "

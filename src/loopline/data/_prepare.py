@@ -20,6 +20,7 @@ from loopline.data._infer import infer_schema
 from loopline.data._labels import LabelReport, make_labels
 from loopline.data._leakage import Finding, recorded_after_event, shared_entities, single_feature_scores, suspicious
 from loopline.data._load import fingerprint, load, load_table
+from loopline.data._references import check_references
 from loopline.data._sampling import downsample_negatives
 from loopline.data._split import NAMES, split_by_time, summarize
 from loopline.data._types import Schema, Splits
@@ -69,6 +70,7 @@ def prepare(spec: ProblemSpec, *, progress: Progress = SILENT) -> Prepared:
         tables = [(t, load_table(spec.resolve(t.source), what=f"feature_tables.{t.name}", connection=con))
                   for t in spec.feature_tables]
         frame = join_feature_tables(frame, tables, event_time=spec.event_time)
+    check_references(spec, frame)  # every name the spec uses, before any run starts
     progress.advance()
 
     labelled = frame[frame[label].notna()].reset_index(drop=True)
@@ -97,8 +99,8 @@ def prepare(spec: ProblemSpec, *, progress: Progress = SILENT) -> Prepared:
     scores = single_feature_scores(parts.train, parts.valid, features, schema, label,
                                    binary=binary or _binary_relevance(parts.train[label]), seed=spec.seed)
     findings += suspicious(scores, binary=binary or _binary_relevance(parts.train[label]))
-    if spec.entity is not None and spec.split.group_by_entity:
-        findings += shared_entities(parts.shared_entities, entity=spec.entity, dropped=parts.dropped_shared_rows)
+    if spec.entity is not None and parts.overlap is not None:
+        findings += shared_entities(parts.overlap, entity=spec.entity, grouped=spec.split.group_by_entity)
     progress.advance()
 
     train = parts.train

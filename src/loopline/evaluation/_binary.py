@@ -27,10 +27,22 @@ _EPS = float(np.finfo(np.float64).eps)
 ECE_BINS = 10
 
 
+ECE_EDGES = np.arange(ECE_BINS + 1) / ECE_BINS
+"""The bin edges ``k / 10``, each the double nearest to k/10 (so ``ECE_EDGES[3] == 0.3``; ``np.linspace``
+would give 0.30000000000000004 and put a prediction of exactly 0.3 in the bin below)."""
+
+
 def ece_bins(p: np.ndarray) -> np.ndarray:
-    """The equal-width bin of each probability: [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0]."""
-    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
-    return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, ECE_BINS - 1)
+    """The equal-width bin of each probability: [0, 0.1), [0.1, 0.2), ..., [0.8, 0.9), [0.9, 1.0].
+
+    Bin ``k`` holds ``k/10 <= p < (k+1)/10`` and the last bin also holds 1; an edge is the double
+    nearest to ``k/10``, so a probability written as 0.3 (or computed as 3/10) starts bin 3, exactly
+    as the decimal it stands for would. Values outside [0, 1] go to the nearest end bin.
+
+    >>> ece_bins(np.array([0.0, 0.1, 0.29999999999999993, 0.3, 0.6, 0.7, 0.95, 1.0])).tolist()
+    [0, 1, 2, 3, 6, 7, 9, 9]
+    """
+    return np.clip(np.searchsorted(ECE_EDGES, p, side="right") - 1, 0, ECE_BINS - 1)
 
 
 def entropy(rate: float) -> float:

@@ -51,7 +51,8 @@ def pr_curve(y: np.ndarray, p: np.ndarray, *, max_points: int = MAX_POINTS) -> C
 
 
 def reliability_curve(y: np.ndarray, p: np.ndarray) -> Curve:
-    """Mean prediction (x) against observed positive rate (y) in 10 equal-width bins; empty bins left out."""
+    """Mean prediction (x) against observed positive rate (y) in the 10 equal-width ECE bins (``ece_bins``:
+    [k/10, (k+1)/10), the last closed, so 0.3 starts the fourth bin); empty bins left out."""
     bins = ece_bins(p)
     counts = np.bincount(bins, minlength=ECE_BINS)
     filled = counts > 0

@@ -23,7 +23,7 @@ from loopline.evaluation._bootstrap import bootstrap_scorer
 from loopline.evaluation._curves import cost_curve, pr_curve, reliability_curve, roc_curve
 from loopline.evaluation._explain import explain_rows, extreme_rows, mistakes, top_importance
 from loopline.evaluation._fairness import fairness
-from loopline.evaluation._lift import lift
+from loopline.evaluation._lift import improvement, lift
 from loopline.evaluation._metrics import make_scorer
 from loopline.evaluation._multiclass import class_indices
 from loopline.evaluation._over_time import as_utc, over_time
@@ -140,6 +140,7 @@ def evaluate(model: TrainedModel, frame: pd.DataFrame, spec: ProblemSpec, *, lab
     return Evaluation(
         model=model.name, split=split, task=task, rows=len(frame), primary_metric=metric, scores=scores,
         lift={s.name: lift(point[model.name], point[s.name]) for s in scores if s.role == "baseline"},
+        improvement={s.name: improvement(point[model.name], point[s.name]) for s in scores if s.role == "baseline"},
         threshold=threshold, confusion=confusion(data.labels, prediction, cut) if binary else None,
         curves=curves, slices=slices, worst_slices=worst_slices(slices, total_rows=len(frame)), fairness=fair,
         importance=top_importance(model), explanations=explained, mistakes=wrong, over_time=timeline,

@@ -1,32 +1,84 @@
-"""Relative improvement of a model over a baseline, signed so that positive is better.
+"""How much better a model is than a baseline, signed so that positive is better.
 
-For a higher-is-better metric it is ``(model - baseline) / |baseline|``, for a lower-is-better one
-``(baseline - model) / |baseline|``, and for ``calibration_ratio`` (best at 1) the relative shrinkage
-of ``|ratio - 1|``. A baseline at zero (within 1e-12, as the ECE of a constant prior is) gives NaN,
-an infinite relative change, unless the model is equal to it.
+Two numbers per metric:
+
+- the **improvement**, ``metric_loss(baseline) - metric_loss(model)`` (see
+  :func:`loopline.spec.metric_loss`): in the metric's own units, ``model - baseline`` for a
+  higher-is-better metric, ``baseline - model`` for a lower-is-better one, and for
+  ``calibration_ratio`` the shrinkage of ``|log ratio|``. It is defined for every metric.
+- the **relative lift**, ``improvement / |baseline|``, given only where a ratio to the baseline means
+  something: for the metrics in :data:`RELATIVE_METRICS` (losses and scores whose zero is a real
+  zero), and only when the baseline is not near 0. Never for ``r2`` (0 is the constant predictor and
+  values may be negative), ``ece`` (a constant prior's is about 0) or ``calibration_ratio`` (best at
+  1, not at 0): there a percentage would be a large number about nothing.
+
+"Near 0" is relative to the metric's scale: for a metric bounded in [0, 1] (AUCs, rates, NDCG,
+Brier...) a baseline below ``NEAR_ZERO`` = 0.01, 1% of the metric's range; for an unbounded loss
+(``log_loss``, ``normalized_entropy``, ``rmse``, ``mae``) a baseline below 1% of the larger of the two
+values, i.e. where the relative change would exceed 99-fold.
 
 >>> round(lift({"roc_auc": 0.8, "log_loss": 0.3}, {"roc_auc": 0.5, "log_loss": 0.4})["log_loss"], 4)
 0.25
+>>> lift({"r2": 0.41, "ece": 0.012}, {"r2": 0.0006, "ece": 0.002})
+{}
+>>> {k: round(v, 3) for k, v in improvement({"r2": 0.41, "ece": 0.012}, {"r2": 0.0006, "ece": 0.002}).items()}
+{'r2': 0.409, 'ece': -0.01}
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-from loopline.spec import higher_is_better
+from loopline.spec import metric_loss
 
-_ZERO = 1e-12
+RELATIVE_METRICS = frozenset({
+    "log_loss", "normalized_entropy", "rmse", "mae",
+    "brier", "roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy", "macro_f1", "top_k_accuracy",
+    "ndcg", "map", "mrr",
+})
+"""Metrics whose relative change over a baseline is meaningful (0 is a true zero, the best or the worst)."""
+
+UNBOUNDED = frozenset({"log_loss", "normalized_entropy", "rmse", "mae"})
+"""The relative metrics not bounded in [0, 1]; their scale is taken from the two values compared."""
+
+NEAR_ZERO = 0.01
 
 
-def relative_improvement(model: float, baseline: float, metric: str) -> float:
-    if metric == "calibration_ratio":
-        model, baseline = -abs(model - 1.0), -abs(baseline - 1.0)
-    better = model - baseline if higher_is_better(metric) or metric == "calibration_ratio" else baseline - model
-    if better == 0:
+def improvement_of(model: float, baseline: float, metric: str) -> float:
+    """The model's improvement over the baseline in the metric's units (positive is better)."""
+    if model == baseline:
         return 0.0
-    return better / abs(baseline) if abs(baseline) > _ZERO else float("nan")
+    return metric_loss(metric, baseline) - metric_loss(metric, model)
+
+
+def near_zero(baseline: float, model: float, metric: str) -> bool:
+    """Whether ``baseline`` is too close to 0, on ``metric``'s scale, for a ratio to it to mean anything."""
+    scale = max(abs(model), abs(baseline)) if metric in UNBOUNDED else 1.0
+    return abs(baseline) < NEAR_ZERO * scale
+
+
+def relative_improvement(model: float, baseline: float, metric: str) -> float | None:
+    """The improvement as a fraction of ``|baseline|``; ``None`` where a relative lift means nothing
+    (a metric outside :data:`RELATIVE_METRICS`, a baseline near 0, or a value that is not a number)."""
+    if metric not in RELATIVE_METRICS or not (math.isfinite(model) and math.isfinite(baseline)):
+        return None
+    if near_zero(baseline, model, metric):
+        return None
+    return improvement_of(model, baseline, metric) / abs(baseline)
 
 
 def lift(model: Mapping[str, float], baseline: Mapping[str, float]) -> dict[str, float]:
-    """Per metric present in both, the model's relative improvement over the baseline."""
-    return {m: relative_improvement(v, baseline[m], m) for m, v in model.items() if m in baseline}
+    """Per metric present in both, the model's relative lift over the baseline, where it is meaningful."""
+    out = {}
+    for metric, value in model.items():
+        if metric in baseline:
+            relative = relative_improvement(value, baseline[metric], metric)
+            if relative is not None:
+                out[metric] = relative
+    return out
+
+
+def improvement(model: Mapping[str, float], baseline: Mapping[str, float]) -> dict[str, float]:
+    """Per metric present in both, the model's improvement over the baseline in the metric's units."""
+    return {m: improvement_of(v, baseline[m], m) for m, v in model.items() if m in baseline}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from loopline.evaluation._types import SliceRow
-from loopline.spec import higher_is_better
+from loopline.spec import metric_loss
 
 MISSING = "(missing)"
 TOP_VALUES = 20
@@ -52,10 +52,10 @@ def _quartile_labels(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
 
 
 def gap(value: float, overall: float, metric: str) -> float:
-    """How much worse ``value`` is than ``overall`` (positive = worse), in the metric's units."""
-    if metric == "calibration_ratio":
-        return abs(value - 1.0) - abs(overall - 1.0)
-    return overall - value if higher_is_better(metric) else value - overall
+    """How much worse ``value`` is than ``overall`` (positive = worse): the difference of their
+    :func:`~loopline.spec.metric_loss`, so in the metric's units (for ``calibration_ratio``, in
+    ``|log ratio|``, the distance from a perfect 1)."""
+    return metric_loss(metric, value) - metric_loss(metric, overall)
 
 
 def compute_slices(frame: pd.DataFrame, columns: Sequence[str], *, metric: str, overall: float,

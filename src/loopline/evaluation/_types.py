@@ -113,6 +113,9 @@ class Evaluation:
     primary_metric: str
     scores: list[ModelScores]
     lift: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per baseline, the relative lift (a fraction, positive is better) on the metrics where it means something."""
+    improvement: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per baseline, the improvement in each metric's units (positive is better); see ``evaluation._lift``."""
     threshold: float | None = None
     confusion: dict[str, int] | None = None
     curves: dict[str, Curve] = field(default_factory=dict)

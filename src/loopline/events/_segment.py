@@ -1,16 +1,16 @@
 """Parquet segments: one table per UTC date, written atomically (temporary file, fsync, rename).
 
 A segment lives at ``<root>/<kind>/date=YYYY-MM-DD/part-<write time>-<uuid>.parquet``. It is written
-to a hidden ``.part-....parquet.tmp`` file in the same folder, flushed to disk, then renamed over its
-final name, and the folder is synced, so a reader (or a crash) sees either the whole segment or none
-of it. Names sort by write time, so listing a folder gives the segments in the order they were written
-(to the precision of the wall clock). The random ``uuid4`` suffix (122 random bits) makes names unique
-across threads, processes and machines, so concurrent writers never replace each other's segments.
+through :mod:`loopline._atomic` (a hidden ``.part-....parquet.<random>.tmp`` file in the same folder,
+fsynced, renamed over its final name, the folder synced, new folders synced into their parents), so a
+reader (or a crash) sees either the whole segment or none of it. Names sort by write time, so
+listing a folder gives the segments in the order they were written (to the precision of the wall
+clock). The random ``uuid4`` suffix (122 random bits) makes names unique across threads, processes
+and machines, so concurrent writers never replace each other's segments.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from loopline import _atomic as atomic
 
 DATE_PREFIX = "date="
 _US_PER_DAY = 86_400_000_000
@@ -63,46 +65,8 @@ def partition_date(folder: Path) -> date | None:
 
 def write_segment(folder: Path, table: pa.Table) -> Path:
     """Write ``table`` as a new segment in ``folder`` atomically; return its path."""
-    _make_dirs(folder)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"part-{stamp}-{uuid.uuid4().hex}.parquet"
-    temporary = folder / f".{final.name}.tmp"
-    try:
-        with open(temporary, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_dir(folder)
+    with atomic.writing(final) as handle:
+        pq.write_table(table, handle)
     return final
-
-
-def _make_dirs(folder: Path) -> None:
-    """Create ``folder`` and its missing parents, syncing each new entry into its parent folder."""
-    missing: list[Path] = []
-    current = folder
-    while not current.is_dir() and current != current.parent:
-        missing.append(current)
-        current = current.parent
-    if not missing:
-        return
-    folder.mkdir(parents=True, exist_ok=True)  # another writer may create it at the same time: fine
-    for created in reversed(missing):
-        _sync_dir(created.parent)
-
-
-def _sync_dir(folder: Path) -> None:
-    """Make the rename itself durable (a no-op where folders cannot be opened, as on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

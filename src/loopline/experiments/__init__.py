@@ -17,7 +17,7 @@ the daily cumulative effect with always-valid inference), :func:`decide` and :fu
 from __future__ import annotations
 
 from loopline.experiments._analysis import ArmSummary, ExperimentAnalysis, GuardrailCheck, MetricEffect, analyze
-from loopline.experiments._cuped import CupedResult, cuped
+from loopline.experiments._cuped import CupedResult, cuped, cuped_ratio
 from loopline.experiments._decision import Decision, decide, promote_on_ship
 from loopline.experiments._definition import CupedSpec, ExperimentSpec, GuardrailSpec, MetricSpec
 from loopline.experiments._design import (
@@ -97,6 +97,7 @@ __all__ = [
     "confidence_sequence",
     "credit",
     "cuped",
+    "cuped_ratio",
     "decide",
     "design",
     "estimate_ratio",

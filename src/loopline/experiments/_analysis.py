@@ -2,9 +2,10 @@
 
 For each treatment arm against control and each metric: the effect (``compare_proportions`` with the
 unpooled z for proportions, Welch's ``compare_means`` for means, the delta-method ``compare_ratios``
-for ratios); with CUPED the adjusted effect (``cuped``; a ratio metric is first linearised per unit as
-``(x - R_c y) / mean(y_c)`` with the control ratio ``R_c``, its pre-period likewise, so the adjusted
-effect approximates the ratio difference to first order). The p-values of every (arm, metric) pair,
+for ratios); with CUPED the adjusted effect (``cuped`` for proportions and means, ``cuped_ratio`` for
+ratios: the delta method's linearisation in each arm around its own ratio, so the adjusted effect
+estimates the ratio difference ``R_t - R_c`` and the relative effect is relative to the control ratio,
+even when the treatment changes the denominator). The p-values of every (arm, metric) pair,
 CUPED-adjusted when CUPED ran, are adjusted together (Holm or Benjamini-Hochberg). Guardrails are
 non-inferiority tests of the unadjusted effects. The primary metric also gets its cumulative effect
 at the end of every UTC day and, with ``sequential``, the mSPRT always-valid p-values and confidence
@@ -23,7 +24,7 @@ import pandas as pd
 from loopline._errors import ExperimentError
 from loopline.events import EventLog
 from loopline.experiments import _aggregates, _frames
-from loopline.experiments._cuped import CupedResult, cuped
+from loopline.experiments._cuped import CupedResult, cuped, cuped_ratio
 from loopline.experiments._definition import EXPOSURES, ExperimentSpec, MetricSpec
 from loopline.experiments._design import Design, MeanMetric, ProportionMetric, RatioMetric, design
 from loopline.experiments._effects import Effect, compare_means, compare_proportions, compare_ratios
@@ -130,20 +131,13 @@ def _compare(metric: MetricSpec, c: tuple[np.ndarray, np.ndarray | None], t: tup
     return compare_ratios((c[0], c[1]), (t[0], t[1]), alpha=alpha, metric=metric.name)
 
 
-def _linearise(x: np.ndarray, y: np.ndarray | None, control: slice | np.ndarray) -> np.ndarray:
-    if y is None:
-        return x
-    y_c = float(y[control].sum())
-    if y_c == 0:
-        return np.zeros_like(x)
-    return (x - float(x[control].sum()) / y_c * y) / float(y[control].mean())
-
-
 def _cuped(metric: MetricSpec, units: pd.DataFrame, is_c: np.ndarray, is_t: np.ndarray, alpha: float) -> CupedResult:
-    post = _linearise(*unit_values(units, metric), is_c)
-    pre = _linearise(*unit_values(units, metric, pre=True), is_c)
-    return cuped(post[is_c], post[is_t], pre_control=pre[is_c], pre_treatment=pre[is_t], alpha=alpha,
-                 metric=metric.name)
+    x, y = unit_values(units, metric)
+    u, v = unit_values(units, metric, pre=True)
+    if y is None or v is None:
+        return cuped(x[is_c], x[is_t], pre_control=u[is_c], pre_treatment=u[is_t], alpha=alpha, metric=metric.name)
+    return cuped_ratio((x[is_c], y[is_c]), (x[is_t], y[is_t]), pre_control=(u[is_c], v[is_c]),
+                       pre_treatment=(u[is_t], v[is_t]), alpha=alpha, metric=metric.name)
 
 
 def _direction(effect: Effect, higher_is_better: bool) -> Direction:

@@ -9,14 +9,19 @@ Rules, in order:
    a guardrail not yet shown to pass) needs more data.
 4. "ship" the candidate with the largest improvement; else "keep running" while some arm is
    undecided (with the units the design asks for at the observed variance); else "do not ship".
+
+Promotion on "ship" moves ``champion`` only to the version the shipping arm served on every one of
+its served exposures (see :func:`check_shipped_version`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from loopline._errors import ExperimentError
 from loopline.experiments._analysis import ExperimentAnalysis
 from loopline.experiments._result import ResultDict
 
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 
 Recommendation = Literal["ship", "do not ship", "keep running"]
 Verdict = Literal["ship", "breach", "worse", "pending"]
+_VERSION = re.compile(r"[vV]?(\d+)")
 
 
 @dataclass(frozen=True)
@@ -128,10 +134,73 @@ def decide(analysis: ExperimentAnalysis) -> Decision:
     return Decision("do not ship", [*reasons, *validity.warnings], improvements=improvements)
 
 
-def promote_on_ship(decision: Decision, registry: Registry, name: str, version: int, *,
-                    experiment: str) -> AliasChange | None:
-    """Make ``version`` of model ``name`` the champion when the decision is "ship"; else do nothing."""
+def _number(label: str | None) -> int | None:
+    """The version number a logged ``model_version`` names (``"3"``, ``"v3"``), else None."""
+    if label is None:
+        return None
+    found = _VERSION.fullmatch(label.strip())
+    return int(found.group(1)) if found else None
+
+
+def _served_text(served: tuple[tuple[str | None, int], ...]) -> str:
+    total = sum(n for _, n in served)
+    return ", ".join(f"{'no model_version' if label is None else label} ({n / total:.1%} of {total:,} exposures)"
+                     for label, n in served)
+
+
+def check_shipped_version(analysis: ExperimentAnalysis, decision: Decision, version: int) -> None:
+    """Raise :class:`ExperimentError` unless the shipping arm served ``version`` on every served exposure.
+
+    The arm's effect was measured on whatever it served; promoting another version (a typo, or a model
+    retrained since) would claim a result that version never earned. So every served exposure of the
+    arm in the window must carry ``version`` (as ``"3"`` or ``"v3"``): an arm that served several
+    versions, or exposures without a ``model_version``, leave nothing to promote on.
+    """
+    arm, name = decision.arm, analysis.experiment
+    if arm is None:
+        raise ExperimentError(f"experiment '{name}': the decision names no shipping arm, so version {version} "
+                              "cannot be checked against what it served; promote by hand with "
+                              "'loopline models promote'.")
+    rows = next((o for o in analysis.offline_online if o.arm == arm), None)
+    if rows is None:
+        raise ExperimentError(f"experiment '{name}': the analysis holds no model versions per arm, so version "
+                              f"{version} cannot be checked against what arm '{arm}' served. Analyse with the "
+                              "registered model's name (--model) to read them from the exposure log.")
+    served = rows.served
+    numbers = {_number(label) for label, _ in served}
+    if not served or all(label is None for label, _ in served):
+        raise ExperimentError(f"experiment '{name}', --promote-on-ship {version}: the served exposures of the "
+                              f"winning arm '{arm}' carry no model_version, so there is nothing to check version "
+                              f"{version} against. Log model_version with every served exposure, or, after "
+                              "checking by other means, promote by hand with 'loopline models promote'.")
+    if numbers == {version}:
+        return
+    head = (f"experiment '{name}', --promote-on-ship {version}: the winning arm '{arm}' served "
+            f"{_served_text(served)} during the experiment, not version {version}")
+    if len(served) == 1:
+        only = _number(served[0][0])
+        if only is not None:
+            raise ExperimentError(f"{head}. Promote the version whose effect was measured: "
+                                  f"--promote-on-ship {only}.")
+        raise ExperimentError(f"{head}: '{served[0][0]}' is not a version number ('3' or 'v3'). Log the registered "
+                              "version number as model_version, or, after checking by other means, promote by hand "
+                              "with 'loopline models promote'.")
+    raise ExperimentError(f"{head}{' alone' if version in numbers else ''}; its effect belongs to that mix, not to "
+                          "one version. Analyse a window in "
+                          "which the arm served one version ('start:'/'end:' in the experiment spec), or promote "
+                          "by hand with 'loopline models promote'.")
+
+
+def promote_on_ship(analysis: ExperimentAnalysis, decision: Decision, registry: Registry, name: str,
+                    version: int) -> AliasChange | None:
+    """Make ``version`` of model ``name`` the champion when the decision is "ship"; else do nothing.
+
+    Before anything is written, :func:`check_shipped_version` refuses a version the shipping arm did
+    not serve.
+    """
     if decision.recommendation != "ship":
         return None
+    check_shipped_version(analysis, decision, version)
     return registry.promote(name, version, alias="champion",
-                            reason=f"experiment {experiment}: ship ({decision.summary})", actor="experiments")
+                            reason=f"experiment {analysis.experiment}: ship ({decision.summary})",
+                            actor="experiments")

@@ -2,7 +2,9 @@
 
 Loaded from YAML (:meth:`ExperimentSpec.load`) or a dict (:meth:`ExperimentSpec.from_dict`); unknown
 keys, wrong types and inconsistent combinations are refused with an :class:`ExperimentError` naming
-the key path and the fix. Arm weights are normalised to shares that sum to 1.
+the key path and the fix. Arm weights are normalised to shares that sum to 1. The experiment's name
+(a folder name in the workspace), its arms and its deployment follow loopline's one name rule
+(:mod:`loopline._names`).
 
 >>> spec = ExperimentSpec.from_dict({"name": "exp1", "arms": {"control": 1, "treatment": 1}})
 >>> spec.primary, [m.name for m in spec.metrics], spec.shares
@@ -21,6 +23,7 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopline._errors import ExperimentError
+from loopline._names import check_name
 
 MetricKind = Literal["proportion", "mean", "ratio"]
 EXPOSURES = "exposures"
@@ -95,7 +98,7 @@ class CupedSpec(_Strict):
 class ExperimentSpec(_Strict):
     """An A/B test: arms and their configured split, metrics, primary, guardrails and how to read them."""
 
-    name: str = Field(min_length=1)
+    name: str
     control: str = "control"
     arms: dict[str, float]
     unit: str = Field(default="unit_id", min_length=1)
@@ -127,9 +130,22 @@ class ExperimentSpec(_Strict):
             data["primary"] = metrics[0].get("name")
         return data
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        return check_name(name, what="experiment", error=ExperimentError, example="ranker-ab")
+
+    @field_validator("deployment")
+    @classmethod
+    def _plain_deployment(cls, deployment: str | None) -> str | None:
+        return None if deployment is None else check_name(deployment, what="deployment", error=ExperimentError,
+                                                          example="feed")
+
     @field_validator("arms")
     @classmethod
     def _normalise(cls, arms: dict[str, float]) -> dict[str, float]:
+        for arm in arms:
+            check_name(arm, what="arm", error=ExperimentError, example="treatment")
         if len(arms) < 2:
             raise ValueError(f"an experiment needs a control and at least one treatment arm, got {list(arms)}; "
                              "write e.g. {control: 0.5, treatment: 0.5}")
@@ -253,6 +269,9 @@ def _describe(exc: ValidationError, source: str) -> str:
                          "e.g. 2026-01-01T00:00:00Z.")
         else:
             given = err.get("input")
+            if message.endswith("."):  # a whole sentence from a loopline check, the value and the fix included
+                lines.append(f"{source}, {path}: {message}" if path else f"{source}, {message}")
+                continue
             shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
             lines.append(f"{source}, {path}: {message}{shown}." if path else f"{source}, {message}.")
     return "\n".join(dict.fromkeys(lines))

@@ -1,10 +1,12 @@
 """Team-draft interleaving (Radlinski, Kurup and Joachims, CIKM 2008) and its preference test.
 
 Two rankers' lists are merged like captains picking teams: the team with fewer picks so far (a coin
-flip on ties) adds its highest-ranked item not yet shown. Each click credits the team that placed the
-clicked item; per query the team with more clicked items wins (equal counts are a tie). The
-preference ``delta = (wins_A - wins_B) / queries`` has a normal interval from the per-query scores
-(+1, -1, 0), and the sign test ``binomtest(wins_A, wins_A + wins_B, 0.5)`` ignores ties.
+flip on ties) adds its highest-ranked item not yet shown; the merge, :func:`team_draft`, lives in
+:mod:`loopline.events` (shared with serving and the simulator) and is re-exported here unchanged.
+Each click credits the team that placed the clicked item; per query the team with more clicked
+items wins (equal counts are a tie). The preference ``delta = (wins_A - wins_B) / queries`` has a
+normal interval from the per-query scores (+1, -1, 0), and the sign test
+``binomtest(wins_A, wins_A + wins_B, 0.5)`` ignores ties.
 
 >>> import numpy as np
 >>> team_draft(["a", "b", "c", "d"], ["b", "e", "a", "f"], np.random.default_rng(0))
@@ -14,20 +16,19 @@ preference ``delta = (wins_A - wins_B) / queries`` has a normal interval from th
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
-import numpy as np
 from scipy import stats
 
 from loopline._errors import ExperimentError
+from loopline.events import team_draft
 from loopline.experiments import _checks
 from loopline.experiments._result import ResultDict
 
-Team = Literal["A", "B"]
 Outcome = Literal["A", "B", "tie"]
-Item = TypeVar("Item", bound=Hashable)
+__all__ = ["InterleavingResult", "Outcome", "credit", "preference_test", "team_draft"]
 
 
 @dataclass(frozen=True)
@@ -44,39 +45,6 @@ class InterleavingResult(ResultDict):
     p_value: float
     alpha: float
     preferred: Literal["A", "B"] | None
-
-
-def team_draft(ranking_a: Sequence[Item], ranking_b: Sequence[Item], rng: np.random.Generator, *,
-               length: int | None = None) -> tuple[tuple[Item, ...], tuple[Team, ...]]:
-    """Interleave two rankings; returns the shown items and the team (``'A'``/``'B'``) of each position.
-
-    Follows the paper's loop: it stops when either ranking has no unshown item left (or at ``length``).
-    """
-    if length is not None and length < 0:
-        raise ExperimentError(f"length: expected a non-negative number of positions, got {length}.")
-    shown: list[Item] = []
-    teams: list[Team] = []
-    seen: set[Item] = set()
-    picks = {"A": 0, "B": 0}
-    next_index = {"A": 0, "B": 0}
-    rankings: dict[Team, Sequence[Item]] = {"A": ranking_a, "B": ranking_b}
-
-    def advance(team: Team) -> bool:
-        ranking = rankings[team]
-        while next_index[team] < len(ranking) and ranking[next_index[team]] in seen:
-            next_index[team] += 1
-        return next_index[team] < len(ranking)
-
-    limit = math.inf if length is None else length
-    while len(shown) < limit and advance("A") and advance("B"):
-        fewer_a = picks["A"] < picks["B"] or (picks["A"] == picks["B"] and rng.random() < 0.5)
-        team: Team = "A" if fewer_a else "B"
-        item = rankings[team][next_index[team]]
-        shown.append(item)
-        seen.add(item)
-        teams.append(team)
-        picks[team] += 1
-    return tuple(shown), tuple(teams)
 
 
 def credit(teams: Sequence[str], clicked_positions: Iterable[int]) -> Outcome:

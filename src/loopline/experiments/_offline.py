@@ -2,7 +2,9 @@
 
 The version an arm served is the ``model_version`` on most of its served exposures in the window; it
 is looked up in the registry by number (``"3"``, ``"v3"``) or alias. A version the registry does not
-know (a heuristic policy, say) is reported with a note and no offline metrics.
+know (a heuristic policy, say) is reported with a note and no offline metrics. ``served`` keeps every
+version the arm served with its exposures (most first; ``None`` for exposures without a version), so
+a promotion can check that the version it ships is the one the arm ran.
 """
 
 from __future__ import annotations
@@ -36,14 +38,18 @@ class OfflineOnline(ResultDict):
     online_effect: float | None
     online_relative: float | None
     note: str | None
+    served: tuple[tuple[str | None, int], ...] = ()
 
 
 def offline_online(versions: pd.DataFrame, registry: Registry, model_name: str, *, arms: tuple[str, ...],
                    online: dict[str, float], effects: dict[str, Effect], metric: str) -> tuple[OfflineOnline, ...]:
     """Per arm (control first) from ``versions`` rows ``arm, model_version, exposures``."""
     found: dict[str, tuple[str | None, float, dict[str, float], str | None]] = {}
+    served: dict[str, tuple[tuple[str | None, int], ...]] = {}
     for arm in arms:
         rows = versions[versions["arm"] == arm].sort_values("exposures", ascending=False, kind="stable")
+        served[arm] = tuple((None if label is None or pd.isna(label) else str(label), int(count))
+                            for label, count in zip(rows["model_version"], rows["exposures"], strict=True))
         if rows.empty:
             found[arm] = (None, 0.0, {}, "no served exposures in the window")
             continue
@@ -68,6 +74,6 @@ def offline_online(versions: pd.DataFrame, registry: Registry, model_name: str, 
             arm=arm, model_version=label, exposure_share=share, offline=offline,
             offline_delta={k: v - base[k] for k, v in offline.items() if k in base} if arm != arms[0] else {},
             online_metric=metric, online=online[arm], online_effect=None if effect is None else effect.absolute,
-            online_relative=None if effect is None else effect.relative, note=note,
+            online_relative=None if effect is None else effect.relative, note=note, served=served[arm],
         ))
     return tuple(result)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from loopline.loop._demo import TRUTH, TRUTH_BLIND, DemoOutcome, demo_spec, run_demo
+from loopline.loop._demo_workspace import MARKER as DEMO_MARKER
+from loopline.loop._demo_workspace import open_demo_workspace, require_demo_workspace
 from loopline.loop._experiment import (
     ExperimentDemo,
     ExperimentOutcome,
@@ -10,6 +12,7 @@ from loopline.loop._experiment import (
     experiment_spec_path,
     run_experiment_demo,
 )
+from loopline.loop._lineage import VersionEvaluation
 from loopline.loop._train import (
     ModelSummary,
     TrainingOutcome,
@@ -20,6 +23,7 @@ from loopline.loop._train import (
 )
 
 __all__ = [
+    "DEMO_MARKER",
     "TRUTH",
     "TRUTH_BLIND",
     "DemoOutcome",
@@ -27,12 +31,15 @@ __all__ = [
     "ExperimentOutcome",
     "ModelSummary",
     "TrainingOutcome",
+    "VersionEvaluation",
     "analyze_experiment",
     "code_version",
     "demo_spec",
     "evaluate_version",
     "experiment_spec_path",
+    "open_demo_workspace",
     "register_candidate",
+    "require_demo_workspace",
     "run_demo",
     "run_experiment_demo",
     "train",

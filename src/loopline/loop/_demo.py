@@ -1,7 +1,8 @@
 """``loopline demo``: simulate a feed, frame it, train, evaluate, register and promote, end to end.
 
 The demo writes its spec to ``<workspace>/loopline.yaml`` so the user can read it, change it and run
-``loopline train --spec <workspace>/loopline.yaml`` on the same simulated logs.
+``loopline train --spec <workspace>/loopline.yaml`` on the same simulated logs. It runs only in a workspace
+of its own (:func:`open_demo_workspace`): everything it writes, and everything it clears, is inside it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from loopline import _atomic
 from loopline._progress import SILENT, Progress
 from loopline.events import EventLog
+from loopline.loop._demo_workspace import clear_demo_folders, require_demo_workspace
 from loopline.loop._experiment import ExperimentDemo, run_experiment_demo
 from loopline.loop._train import TrainingOutcome, register_candidate, train
 from loopline.simulate import FeedSimulator, SimConfig, SimulationResult
@@ -75,15 +78,21 @@ def demo_spec(log: EventLog, *, name: str = "feed-engagement") -> dict[str, Any]
 def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: int = 200,
              experiment_days: int = 7, progress: Progress = SILENT) -> DemoOutcome:
     """Simulate, train, evaluate, register, promote; then (``experiment_days`` > 0) register the runner-up
-    as challenger and run a simulated A/B test and an interleaving run of champion against challenger."""
+    as challenger and run a simulated A/B test and an interleaving run of champion against challenger.
+
+    ``workspace`` must be the demo's own (:func:`open_demo_workspace`); any other is refused before anything
+    is written, since a rerun replaces the simulated event log.
+    """
+    require_demo_workspace(workspace)
     log = EventLog.for_workspace(workspace)
-    _clear_previous_simulation(log)
+    # A rerun replaces the simulated logs rather than appending a second copy.
+    clear_demo_folders(workspace, [log.root / kind for kind in ("exposures", "feedback", "assignments")])
     simulation = FeedSimulator(config or SimConfig()).run(log, progress=progress)
 
     spec_path = workspace.root / "loopline.yaml"
     spec_text = ("# Written by 'loopline demo'. Edit it and run: loopline train --spec " + str(spec_path) + "\n"
                  + yaml.safe_dump(demo_spec(log), sort_keys=False))
-    spec_path.write_text(spec_text, encoding="utf-8")
+    _atomic.write_text(spec_path, spec_text)
     spec = ProblemSpec.load(spec_path)
 
     truth = pd.read_parquet(simulation.truth_path, columns=["request_id", "item_id", "true_p", "p_engage"])
@@ -107,12 +116,3 @@ def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: i
     return DemoOutcome(workspace=workspace.root, spec_path=spec_path, simulation=simulation, training=training,
                        experiment=experiment)
 
-
-def _clear_previous_simulation(log: EventLog) -> None:
-    """A rerun of the demo replaces the simulated logs rather than appending a second copy."""
-    import shutil
-
-    for kind in ("exposures", "feedback"):
-        folder = log.root / kind
-        if folder.exists():
-            shutil.rmtree(folder)

@@ -5,7 +5,6 @@ write the report; and the demo's experiment between the champion and a challenge
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from loopline import _atomic
+from loopline._errors import ExperimentError
+from loopline._names import check_name
+from loopline._paths import resolve_inside
 from loopline._progress import SILENT, Progress
 from loopline.events import EventLog
 from loopline.experiments import (
@@ -25,6 +28,7 @@ from loopline.experiments import (
     decide,
     promote_on_ship,
 )
+from loopline.loop._demo_workspace import clear_demo_folders
 from loopline.models import TrainedModel
 from loopline.registry import AliasChange, Registry
 from loopline.reports import ReportPaths, render_experiment
@@ -45,8 +49,21 @@ class ExperimentOutcome:
 
 
 def experiment_spec_path(workspace: Workspace, name: str) -> Path:
-    """Where an experiment's spec is kept in the workspace: ``experiments/<name>.yaml``."""
-    return workspace.root / EXPERIMENTS / f"{name}.yaml"
+    """Where an experiment's spec is kept in the workspace: ``experiments/<name>.yaml``.
+
+    ``name`` must follow loopline's name rule (:class:`~loopline.ExperimentError` otherwise), so the
+    path never leads out of the workspace.
+    """
+    check_name(name, what="experiment", error=ExperimentError, example="ranker-ab")
+    return resolve_inside(workspace.root, f"{EXPERIMENTS}/{name}.yaml", what=f"the spec of experiment {name!r}",
+                          error=ExperimentError, fix="Choose another experiment name.")
+
+
+def experiment_report_dir(workspace: Workspace, name: str) -> Path:
+    """The folder of an experiment's report: ``<reports>/experiments/<name>/``, never outside the workspace."""
+    check_name(name, what="experiment", error=ExperimentError, example="ranker-ab")
+    return resolve_inside(workspace.reports_root, f"{EXPERIMENTS}/{name}", what=f"the report of experiment {name!r}",
+                          error=ExperimentError, fix="Choose another experiment name.")
 
 
 def analyze_experiment(workspace: Workspace, spec: ExperimentSpec, *, model_name: str | None = None,
@@ -56,15 +73,17 @@ def analyze_experiment(workspace: Workspace, spec: ExperimentSpec, *, model_name
 
     With ``model_name`` the offline metrics of each arm's model version are set beside its online
     effect; with ``ship_version`` as well, a "ship" decision makes that version ``champion``, the
-    experiment named as the reason in the alias history.
+    experiment named as the reason in the alias history, once the shipping arm is shown to have
+    served exactly that version (else :class:`~loopline.ExperimentError`, with nothing written).
     """
-    registry = Registry(workspace) if model_name is not None else None
+    report_dir = experiment_report_dir(workspace, spec.name)  # refused before anything is read or written
+    registry = Registry(workspace, create=False) if model_name is not None else None
     analysis = analyze(log or EventLog.for_workspace(workspace), spec, registry=registry, model_name=model_name)
     decision = decide(analysis)
     promoted = None
     if registry is not None and model_name is not None and ship_version is not None:
-        promoted = promote_on_ship(decision, registry, model_name, ship_version, experiment=spec.name)
-    report = render_experiment(analysis, decision, workspace.reports_root / EXPERIMENTS / spec.name,
+        promoted = promote_on_ship(analysis, decision, registry, model_name, ship_version)
+    report = render_experiment(analysis, decision, report_dir,
                                title=f"Experiment {spec.name}", facts=facts, interleaving=interleaving)
     return ExperimentOutcome(analysis=analysis, decision=decision, promoted=promoted, report=report)
 
@@ -97,7 +116,7 @@ def run_experiment_demo(workspace: Workspace, *, config: SimConfig, model_name: 
     versions = {arm: f"v{version}" for arm, (version, _) in arms.items()}
     weights = {arm: 1.0 / len(arms) for arm in arms}
     ab = SimExperiment(name=name, arms=weights, start_day=config.days, policies=policies, model_versions=versions)
-    _clear(log)
+    clear_demo_folders(workspace, [log.root / kind for kind in ("exposures", "feedback", "assignments")])
     simulation = FeedSimulator(dataclasses.replace(config, days=config.days + days, experiment=ab)).run(
         log, progress=progress)
 
@@ -106,13 +125,12 @@ def run_experiment_demo(workspace: Workspace, *, config: SimConfig, model_name: 
         "cuped": {"pre_days": 7}, "guardrails": [{"metric": "clicks_per_user", "margin": 0.02, "relative": True}],
     })
     spec_path = experiment_spec_path(workspace, name)
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text("# Written by 'loopline demo'. Analyse with: loopline experiment analyze " + name + "\n"
-                         + yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False),
-                         encoding="utf-8")
+    header = f"# Written by 'loopline demo'. Analyse with: loopline experiment analyze {name}\n"
+    _atomic.write_text(spec_path, header + yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True),
+                                                          sort_keys=False))
 
     interleaved_log = EventLog(workspace.root / "interleaving-events")
-    _clear(interleaved_log)
+    clear_demo_folders(workspace, [interleaved_log.root])
     ilv = SimExperiment(name=f"{name}-interleaved", arms=weights, start_day=config.days, policies=policies,
                         model_versions=versions, interleave=True)
     ilv_sim = FeedSimulator(dataclasses.replace(config, days=config.days + days, experiment=ilv)).run(
@@ -134,13 +152,6 @@ def _policy(model: TrainedModel) -> Any:
         return model.predict(candidates)
 
     return score
-
-
-def _clear(log: EventLog) -> None:
-    for kind in ("exposures", "feedback", "assignments"):
-        folder = log.root / kind
-        if folder.exists():
-            shutil.rmtree(folder)
 
 
 def _plain(value: Any) -> dict[str, Any]:

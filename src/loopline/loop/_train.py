@@ -17,15 +17,16 @@ import numpy as np
 import pandas as pd
 
 from loopline import __version__
-from loopline._errors import ModelError
+from loopline._errors import DataError, LooplineError, ModelError
 from loopline._progress import SILENT, Progress
 from loopline.data import Prepared, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
 from loopline.features import Profile
+from loopline.loop._lineage import VersionEvaluation, lineage_warnings
 from loopline.models import TrainedModel, save_model, train_baselines, train_candidates
 from loopline.registry import ModelVersion, Registry
 from loopline.reports import ReportPaths, render_evaluation
-from loopline.spec import ProblemSpec, higher_is_better
+from loopline.spec import ProblemSpec, is_better, ranking_loss
 from loopline.workspace import Workspace
 
 References = Callable[[pd.DataFrame], Mapping[str, np.ndarray]]
@@ -96,52 +97,50 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
         params={"spec": spec.model_dump(mode="json")}, code_version=code_version(),
     )
     try:
-        clock = time.perf_counter()
-        baselines = train_baselines(splits, spec)
-        candidates = train_candidates(splits, spec, progress=progress)
-        timings["train_s"] = time.perf_counter() - clock
+        with registry.heartbeat(run.run_id):  # a run killed outright is reported abandoned
+            clock = time.perf_counter()
+            baselines = train_baselines(splits, spec)
+            candidates = train_candidates(splits, spec, progress=progress)
+            timings["train_s"] = time.perf_counter() - clock
 
-        clock = time.perf_counter()
-        valid = {m.name: _metrics(m, splits.valid, spec, splits.label, splits.group)
-                 for m in [*baselines, *candidates]}
-        best = _choose(candidates, valid, spec.primary_metric)
-        refs = dict(references(splits.test)) if references is not None else {}
-        others = [m for m in [*candidates, *baselines] if m is not best]
-        evaluation = evaluate(best, splits.test, spec, label=splits.label, time=splits.time, split="test",
-                              others=others, references=refs, n_boot=n_boot, seed=spec.seed,
-                              progress=progress)
-        test = {s.name: {k: v.value for k, v in s.metrics.items()} for s in evaluation.scores}
-        timings["evaluate_s"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            valid = {m.name: _metrics(m, splits.valid, spec, splits.label, splits.group)
+                     for m in [*baselines, *candidates]}
+            best = _choose(candidates, valid, spec.primary_metric)
+            refs = dict(references(splits.test)) if references is not None else {}
+            others = [m for m in [*candidates, *baselines] if m is not best]
+            evaluation = evaluate(best, splits.test, spec, label=splits.label, time=splits.time, split="test",
+                                  others=others, references=refs, n_boot=n_boot, seed=spec.seed,
+                                  progress=progress)
+            test = {s.name: {k: v.value for k, v in s.metrics.items()} for s in evaluation.scores}
+            timings["evaluate_s"] = time.perf_counter() - clock
 
-        primary = spec.primary_metric
-        beaten = [b.name for b in baselines if _better(test[best.name][primary], test[b.name][primary], primary)]
-        beats_all = len(beaten) == len(baselines)
-        warnings = [f.message for f in prepared.findings]
-        if not beats_all:
-            lost = sorted({b.name for b in baselines} - set(beaten))
-            warnings.append(f"{best.name} does not beat the baseline(s) {', '.join(lost)} on test {primary}; "
-                            "it is registered but not promoted.")
+            primary = spec.primary_metric
+            beaten = [b.name for b in baselines if _better(test[best.name][primary], test[b.name][primary], primary)]
+            beats_all = len(beaten) == len(baselines)
+            warnings = [f.message for f in prepared.findings]
+            if not beats_all:
+                lost = sorted({b.name for b in baselines} - set(beaten))
+                warnings.append(f"{best.name} does not beat the baseline(s) {', '.join(lost)} on test {primary}; "
+                                "it is registered but not promoted.")
 
-        clock = time.perf_counter()
-        report_dir = workspace.reports_root / spec.name / f"run-{run.run_id}"
-        report = render_evaluation(
-            evaluation, report_dir, title=f"{spec.name}: {best.name} on the test split",
-            splits=splits.summaries, warnings=warnings,
-            facts=_facts(spec, prepared, best, run.run_id, refs, evaluation),
-        )
-        version = _register(registry, spec, prepared, best, run.run_id, valid, test, beaten, report, warnings)
-        promoted = False
-        if promote and beats_all:
-            registry.promote(spec.name, version.version, alias="champion",
-                             reason=f"run {run.run_id}: best on validation {primary}, beats every baseline on test")
-            promoted = True
-            version = registry.get_version(spec.name, version.version)
-        timings["register_s"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            report_dir = workspace.reports_root / spec.name / f"run-{run.run_id}"
+            report = render_evaluation(
+                evaluation, report_dir, title=f"{spec.name}: {best.name} on the test split",
+                splits=splits.summaries, warnings=warnings,
+                facts=_facts(spec, prepared, best, run.run_id, refs, evaluation),
+            )
+            promoted = promote and beats_all  # registering and promoting are one transaction
+            version = _register(registry, spec, prepared, best, run.run_id, valid, test, beaten, report, warnings,
+                                alias="champion" if promoted else None,
+                                reason=f"run {run.run_id}: best on validation {primary}, beats every baseline on test")
+            timings["register_s"] = time.perf_counter() - clock
 
-        models = [ModelSummary(m.name, m.family, m.is_baseline, valid[m.name], test.get(m.name, {}))
-                  for m in [*candidates, *baselines]]
-        registry.finish_run(run.run_id, status="finished",
-                            metrics={"valid": valid[best.name], "test": test[best.name]}, timings=timings)
+            models = [ModelSummary(m.name, m.family, m.is_baseline, valid[m.name], test.get(m.name, {}))
+                      for m in [*candidates, *baselines]]
+            registry.finish_run(run.run_id, status="finished",
+                                metrics={"valid": valid[best.name], "test": test[best.name]}, timings=timings)
     except BaseException as exc:
         registry.finish_run(run.run_id, status="failed", metrics={}, timings=timings, error=str(exc)[:2000])
         raise
@@ -164,13 +163,9 @@ def register_candidate(spec: ProblemSpec, workspace: Workspace, outcome: Trainin
     baselines = [m for m in outcome.models if m.is_baseline]
     beaten = [b.name for b in baselines if _better(summary.test[primary], b.test[primary], primary)]
     registry = Registry(workspace)
-    version = _register(registry, spec, outcome.prepared, model, outcome.run_id, {name: summary.valid},
-                        {name: summary.test}, beaten, outcome.report, outcome.warnings)
-    if alias is not None:
-        registry.set_alias(spec.name, alias, version.version,
-                           reason=reason or f"run {outcome.run_id}: {name}, registered as {alias}")
-        version = registry.get_version(spec.name, version.version)
-    return version
+    return _register(registry, spec, outcome.prepared, model, outcome.run_id, {name: summary.valid},
+                     {name: summary.test}, beaten, outcome.report, outcome.warnings, alias=alias,
+                     reason=reason or f"run {outcome.run_id}: {name}, registered as {alias}")
 
 
 def _metrics(model: TrainedModel, frame: pd.DataFrame, spec: ProblemSpec, label: str,
@@ -181,12 +176,12 @@ def _metrics(model: TrainedModel, frame: pd.DataFrame, spec: ProblemSpec, label:
 
 
 def _better(a: float, b: float, metric: str) -> bool:
-    return a > b if higher_is_better(metric) else a < b
+    return is_better(metric, a, b)
 
 
 def _choose(candidates: list[TrainedModel], valid: dict[str, dict[str, float]], metric: str) -> TrainedModel:
-    sign = -1.0 if higher_is_better(metric) else 1.0
-    return min(candidates, key=lambda m: sign * valid[m.name][metric])
+    """The candidate nearest the metric's best on validation (the first of equals; undefined values last)."""
+    return min(candidates, key=lambda m: ranking_loss(metric, valid[m.name][metric]))
 
 
 def _facts(spec: ProblemSpec, prepared: Prepared, best: TrainedModel, run_id: str,
@@ -211,7 +206,9 @@ def _facts(spec: ProblemSpec, prepared: Prepared, best: TrainedModel, run_id: st
 
 def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: TrainedModel, run_id: str,
               valid: dict[str, dict[str, float]], test: dict[str, dict[str, float]], beaten: list[str],
-              report: ReportPaths, warnings: list[str]) -> ModelVersion:
+              report: ReportPaths, warnings: list[str], *, alias: str | None = None,
+              reason: str = "") -> ModelVersion:
+    """Register ``best``; with ``alias`` (e.g. ``champion``) it takes the alias in the same transaction."""
     splits = prepared.splits
     profile = Profile.from_frame(splits.train, splits.schema, features=list(best.features), label=splits.label)
     with tempfile.TemporaryDirectory(prefix="loopline-model-") as tmp:
@@ -229,27 +226,48 @@ def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: T
                 "threshold": best.threshold, "calibration": best.calibration,
                 "caveats": warnings,
             },
+            alias=alias, reason=reason if alias is not None else None,
         )
         shutil.rmtree(artifact, ignore_errors=True)
     return version
 
 
 def evaluate_version(spec: ProblemSpec, workspace: Workspace, version: str, *, n_boot: int = 200,
-                     progress: Progress = SILENT) -> tuple[Evaluation, ReportPaths]:
-    """Evaluate a registered version of ``spec.name`` on the spec's test split against fresh baselines."""
-    prepared = prepare(spec, progress=progress)
-    splits = prepared.splits
+                     progress: Progress = SILENT) -> VersionEvaluation:
+    """Evaluate a registered version of ``spec.name`` on the spec's test split against fresh baselines.
+
+    The version is resolved (and its artifact verified) before any data is read, so a wrong version
+    fails at once. Its recorded spec hash, data fingerprint and features are compared with the current
+    spec and data; each difference becomes a warning (see :func:`~loopline.loop._lineage.lineage_warnings`),
+    returned and written into the report ahead of the data stage's findings.
+    """
     registry = Registry(workspace)
     found = registry.get_version(spec.name, version)
     model = registry.load(spec.name, found.version)
+    prepared = prepare(spec, progress=progress)
+    splits = prepared.splits
+    absent = [f for f in found.features if f not in splits.test.columns]
+    if absent:
+        raise DataError(f"{spec.source_name}: v{found.version} of '{spec.name}' was trained on column(s) "
+                        f"{', '.join(absent)}, which the current data does not have (it has: "
+                        f"{', '.join(map(str, splits.test.columns))}). Restore them, or retrain under the current "
+                        "spec and evaluate the new version.")
+    try:
+        trained_spec = registry.get_run(found.run_id).params.get("spec")
+    except LooplineError:
+        trained_spec = None
+    lineage = lineage_warnings(found, spec=spec, data_fingerprint=prepared.data_fingerprint,
+                               features=splits.features,
+                               trained_spec=trained_spec if isinstance(trained_spec, dict) else None)
+    warnings = (*lineage, *(f.message for f in prepared.findings))
     baselines = train_baselines(splits, spec)
     evaluation = evaluate(model, splits.test, spec, label=splits.label, time=splits.time, split="test",
                           others=baselines, n_boot=n_boot, seed=spec.seed, progress=progress)
     report = render_evaluation(
         evaluation, workspace.reports_root / spec.name / f"v{found.version}-evaluate",
         title=f"{spec.name} v{found.version} on the test split", splits=splits.summaries,
-        warnings=[f.message for f in prepared.findings],
+        warnings=warnings,
         facts={"version": str(found.version), "sha256": found.sha256[:12], "spec hash": spec.spec_hash()[:12],
                "data fingerprint": prepared.data_fingerprint[:12]},
     )
-    return evaluation, report
+    return VersionEvaluation(version=found, evaluation=evaluation, report=report, warnings=warnings)

@@ -5,7 +5,8 @@
   the row count: binary, a Beta draw whose mean is the prior; multiclass, a Dirichlet draw around
   the class shares; regression, a draw from the train label's distribution (its percentiles,
   interpolated); ranking, uniform. Its AUC is 0.5 by construction.
-- ``heuristic``: the spec's ``baseline.rule`` (a DuckDB SQL expression), mapped to the task's scale
+- ``heuristic``: the spec's ``baseline.rule`` (a DuckDB SQL expression, always run in the data stage's
+  SQL sandbox: at training and at every prediction of a stored model), mapped to the task's scale
   by a one-feature fit on train: logistic (binary), multinomial logistic (multiclass), least squares
   (regression); ranking keeps the raw expression. Null values of the rule get the train median.
 
@@ -25,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from loopline._errors import ModelError
-from loopline.models._rule import evaluate_rule
+from loopline.models._rule import check_rule, evaluate_rule
 from loopline.models._types import Explanation, ModelFamily
 from loopline.spec import Task
 
@@ -134,6 +135,8 @@ class HeuristicScorer(_Unexplained):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> HeuristicScorer:
+        """The stored scorer; its rule is refused at load unless it is one SQL expression (it also runs sandboxed)."""
+        check_rule(str(state["rule"]))
         return cls(state["task"], str(state["rule"]), float(state["fill"]), [float(v) for v in state["slope"]],
                    [float(v) for v in state["intercept"]])
 

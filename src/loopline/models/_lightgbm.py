@@ -14,7 +14,6 @@ column as base. Importance is the total split gain per source column, normalised
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from loopline._errors import ModelError
+from loopline._threads import THREAD_ALIASES, default_threads, openmp_settings
 from loopline.data import Splits
 from loopline.features import Matrix, Preprocessor, build_preprocessor
 from loopline.models._model import TASK_LINKS, Fitted, group_by_source, normalised
@@ -108,7 +108,6 @@ def lightgbm_params(spec: ProblemSpec, n_classes: int | None) -> tuple[dict[str,
     params: dict[str, Any] = {
         "objective": objective, "metric": metric, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 50,
         "seed": spec.seed, "deterministic": True, "force_row_wise": True, "verbosity": -1,
-        "num_threads": os.cpu_count() or 1,
     }
     if spec.task == "multiclass":
         params["num_class"] = n_classes
@@ -166,6 +165,8 @@ def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
     n_classes = len(targets.classes) if spec.task == "multiclass" and targets.classes is not None else None
     data = tree_data(targets, splits, spec)
     params, rounds = lightgbm_params(spec, n_classes)
+    if not any(alias in params for alias in THREAD_ALIASES):
+        params["num_threads"] = default_threads(len(targets.y_train))
     extra: dict[str, Any] = {}
     if spec.models.tune is not None:
         from loopline.models._tune import tune_lightgbm
@@ -174,7 +175,8 @@ def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
     else:
         booster, scores = train_booster(data, params, rounds, spec.models.early_stopping_rounds)
     margin = np.asarray(booster.predict(data.x_valid, raw_score=True), dtype=np.float64)
-    used = {k: v for k, v in params.items() if k not in ("num_threads", "verbosity")}
+    used = {k: v for k, v in params.items() if k != "verbosity"}
+    used.update(openmp_settings())
     used.update({"max_rounds": rounds, "best_iteration": int(booster.current_iteration()), "valid_scores": scores,
                  **extra})
     return Fitted(LightGBMScorer(data.preprocessor, booster), TASK_LINKS[spec.task], used, margin)

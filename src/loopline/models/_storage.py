@@ -4,22 +4,24 @@ A model directory holds ``model.json`` (format ``loopline.model`` version 1: nam
 features, classes, threshold, link, downsampling rate, calibration, the scorer's state (constant
 prior, random seed, heuristic rule and its 1-D mapping, linear coefficients, preprocessing state),
 params, fit seconds, and ``files``: the sha256 of every other file) and, for LightGBM,
-``booster.txt`` (LightGBM's text model). Each file is written to a temporary name and renamed into
-place, ``model.json`` last. The sha256 of ``model.json`` is what the registry records;
-:func:`load_model` checks it, then every listed file, before rebuilding the model.
+``booster.txt`` (LightGBM's text model). Each file is written atomically (:mod:`loopline._atomic`),
+``model.json`` last; it is standard JSON, NaN and infinities written as null (:mod:`loopline._json`).
+The sha256 of ``model.json`` is what the registry records; :func:`load_model` checks it, then every
+listed file, before rebuilding the model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from loopline import _atomic as atomic
 from loopline._errors import IntegrityError, ModelError
+from loopline._json import dumps
+from loopline._paths import resolve_inside
 from loopline.models._baselines import ConstantScorer, HeuristicScorer, RandomScorer
 from loopline.models._calibration import Calibrator
 from loopline.models._lightgbm import LightGBMScorer
@@ -45,7 +47,7 @@ def save_model(model: TrainedModel, directory: Path | str) -> str:
         raise ModelError(f"save_model stores models trained by loopline.models; got {type(model).__name__} "
                          f"('{getattr(model, 'name', '?')}')")
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(folder)
     files = model.scorer.files()
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "name": model.name, "family": model.family, "task": model.task,
@@ -56,10 +58,10 @@ def save_model(model: TrainedModel, directory: Path | str) -> str:
         "scorer": model.scorer.state(), "params": model.params, "fit_seconds": model.fit_seconds,
         "files": {name: _sha256(data) for name, data in files.items()},
     }
-    text = json.dumps(manifest, sort_keys=True, indent=1, default=_plain).encode("utf-8")
+    text = dumps(manifest, sort_keys=True, indent=1, ascii_only=True).encode("utf-8")
     for name, data in files.items():
-        _write_atomically(folder / name, data)
-    _write_atomically(folder / MANIFEST, text)
+        atomic.write_bytes(folder / name, data)
+    atomic.write_bytes(folder / MANIFEST, text)
     return _sha256(text)
 
 
@@ -87,10 +89,38 @@ def load_model(directory: Path | str, *, sha256: str) -> TrainedModel:
         raise ModelError(f"{path} lacks the entry {exc}; the file is incomplete. Re-register the model.") from exc
 
 
+def _is_plain_file_name(name: object) -> bool:
+    return (isinstance(name, str) and name not in ("", ".", "..") and "\x00" not in name
+            and PurePosixPath(name).name == name and PureWindowsPath(name).name == name)
+
+
+def _listed_paths(folder: Path, listed: object) -> dict[str, Path]:
+    """The files ``model.json`` lists, as paths inside ``folder``; checked before any of them is opened.
+
+    A listed name must be a plain file name: no separators, no ``..``, not absolute, and not a
+    symbolic link out of the folder.
+    """
+    manifest = folder / MANIFEST
+    if not isinstance(listed, dict):
+        raise ModelError(f"{manifest}: 'files' must map file names to their sha256, got {type(listed).__name__}; "
+                         "the file is damaged. Re-register the model.")
+    paths: dict[str, Path] = {}
+    for name in listed:
+        if not _is_plain_file_name(name):
+            raise ModelError(
+                f"{manifest} lists the file {name!r}, which is not a plain file name inside {folder} (a name "
+                "without '/', '\\', '..' or a drive): the manifest was altered. Nothing was read; re-register the "
+                "model from a trusted copy."
+            )
+        paths[name] = resolve_inside(folder, name, what=f"the file listed in {manifest} as", error=ModelError,
+                                     fix="Nothing was read; re-register the model from a trusted copy.")
+    return paths
+
+
 def _read_files(folder: Path, listed: dict[str, str]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for name, expected in listed.items():
-        path = folder / name
+    for name, path in _listed_paths(folder, listed).items():
+        expected = listed[name]
         if not path.is_file():
             raise ModelError(f"{path} does not exist, but {folder / MANIFEST} lists it; the saved model is "
                              "incomplete. Re-register the model.")
@@ -126,23 +156,3 @@ def _verify(path: Path, data: bytes, expected: str) -> None:
     if actual != str(expected).lower():
         raise IntegrityError(f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}. The artifact "
                              "was modified or is corrupt; re-register the model.")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as Python values, for ``json.dumps``."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot store a {type(value).__name__} in model.json")

@@ -4,9 +4,15 @@ Typical use (the training loop does this for you)::
 
     registry = Registry(Workspace.open("ws"))
     run = registry.start_run(spec_name="churn", spec_hash=..., data_fingerprint=..., params=..., code_version=...)
-    version = registry.register_model(name="churn", run_id=run.run_id, artifact_dir=saved, sha256=sha, ...)
-    registry.promote("churn", version.version, reason="beats every baseline on test")
+    with registry.heartbeat(run.run_id):  # if the process dies, the run is reported 'abandoned'
+        ...  # train and save
+        version = registry.register_model(name="churn", run_id=run.run_id, artifact_dir=saved, sha256=sha, ...,
+                                          alias="champion", reason="beats every baseline on test")
+        registry.finish_run(run.run_id, status="finished", metrics=..., timings=...)
     model = registry.load("churn", "champion")
+
+Registering a version and moving an alias to it is one transaction. Stored artifact paths are
+relative to the workspace's artifact root and never resolve outside it.
 """
 
 from __future__ import annotations

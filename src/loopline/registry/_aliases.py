@@ -28,7 +28,7 @@ def check_alias(alias: str) -> None:
         raise RegistryError(f"alias {alias!r} would read as a version number; choose a name such as 'champion'.")
 
 
-def _check_text(label: str, value: str) -> str:
+def check_text(label: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RegistryError(f"give a non-empty {label}; it is kept in the alias history (got {value!r}).")
     return value.strip()
@@ -37,14 +37,14 @@ def _check_text(label: str, value: str) -> str:
 def set_alias(engine: Engine, name: str, alias: str, version: int, *, reason: str, actor: str) -> AliasChange:
     """Point ``alias`` of ``name`` at ``version`` and record the move."""
     check_alias(alias)
-    reason, actor = _check_text("reason", reason), _check_text("actor", actor)
+    reason, actor = check_text("reason", reason), check_text("actor", actor)
     if isinstance(version, bool) or not isinstance(version, int):
         raise RegistryError(f"set_alias takes a version number, e.g. 3; got {version!r}.")
 
     def attempt() -> AliasChange:
         with write_transaction(engine) as conn:
             require_version(conn, name, version)
-            return _move(conn, name, alias, version, reason=reason, actor=actor)
+            return move_alias(conn, name, alias, version, reason=reason, actor=actor)
 
     return retry_on_conflict(attempt)
 
@@ -52,7 +52,7 @@ def set_alias(engine: Engine, name: str, alias: str, version: int, *, reason: st
 def rollback(engine: Engine, name: str, *, alias: str, reason: str, actor: str) -> AliasChange:
     """Point ``alias`` back at the version it held before its last change, and record that move."""
     check_alias(alias)
-    reason, actor = _check_text("reason", reason), _check_text("actor", actor)
+    reason, actor = check_text("reason", reason), check_text("actor", actor)
 
     def attempt() -> AliasChange:
         with write_transaction(engine) as conn:
@@ -74,7 +74,7 @@ def rollback(engine: Engine, name: str, *, alias: str, reason: str, actor: str) 
                     f"v{last.to_version} for the first time, so there is no earlier version. Point it at another "
                     f"version with 'loopline models promote {name} <version> --alias {alias}'."
                 )
-            return _move(conn, name, alias, int(last.from_version), reason=reason, actor=actor)
+            return move_alias(conn, name, alias, int(last.from_version), reason=reason, actor=actor)
 
     return retry_on_conflict(attempt)
 
@@ -86,7 +86,8 @@ def _lock_alias(conn: Connection, name: str, alias: str) -> int | None:
     return None if found is None else int(found)
 
 
-def _move(conn: Connection, name: str, alias: str, version: int, *, reason: str, actor: str) -> AliasChange:
+def move_alias(conn: Connection, name: str, alias: str, version: int, *, reason: str, actor: str) -> AliasChange:
+    """Point ``alias`` at ``version`` and append the move to the history, on the caller's transaction."""
     current = _lock_alias(conn, name, alias)
     now = datetime.now(UTC)
     if current is None:

@@ -1,18 +1,18 @@
 """Artifact folders under the workspace: copied whole, verified, and renamed into place atomically.
 
-A folder appears at its final path only through ``os.replace`` of a complete, verified copy, so a
-crash leaves at most a ``.tmp-*`` folder or an orphan folder no version row points at, never a
-version whose artifact is missing or half-written.
+A folder appears at its final path only through the rename of a complete, verified, fsynced copy
+(:mod:`loopline._atomic`), so a crash leaves at most a hidden ``.*.tmp`` folder or an orphan folder
+no version row points at, never a version whose artifact is missing or half-written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import uuid
 from pathlib import Path
 
+from loopline import _atomic as atomic
 from loopline._errors import IntegrityError, RegistryError
 
 MODEL_FILE = "model.json"
@@ -46,15 +46,13 @@ def check_source(artifact_dir: Path, name: str) -> None:
 def store(artifact_dir: Path, models_dir: Path, *, sha256: str) -> Path:
     """Copy ``artifact_dir`` to a new folder under ``models_dir`` and return its final path.
 
-    The copy is made under a temporary sibling name, its ``model.json`` is checked against
-    ``sha256`` (:class:`IntegrityError` otherwise) and only then renamed into place.
+    The copy is made in a temporary sibling folder (:func:`loopline._atomic.replace_dir`), its
+    ``model.json`` is checked against ``sha256`` (:class:`IntegrityError` otherwise) and only then
+    renamed into place.
     """
-    models_dir.mkdir(parents=True, exist_ok=True)
-    key = uuid.uuid4().hex
-    tmp = models_dir / f".tmp-{key}"
-    final = models_dir / key
-    try:
-        shutil.copytree(artifact_dir, tmp)
+    final = models_dir / uuid.uuid4().hex
+    with atomic.replace_dir(final) as tmp:
+        shutil.copytree(artifact_dir, tmp, dirs_exist_ok=True)
         found = file_sha256(tmp / MODEL_FILE)
         if found != sha256:
             raise IntegrityError(
@@ -62,45 +60,4 @@ def store(artifact_dir: Path, models_dir: Path, *, sha256: str) -> Path:
                 "folder changed after the model was saved. Save the model again and register the sha256 "
                 "that save_model returns."
             )
-        _fsync_tree(tmp)
-        os.replace(tmp, final)
-        _fsync_dir(models_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":  # pragma: no cover - directories cannot be opened on Windows
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

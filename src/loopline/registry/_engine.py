@@ -4,7 +4,8 @@ Connections are not pooled (``NullPool``): the registry is opened by short-lived
 by several processes at once, so each operation connects, works, and closes. SQLite connections
 get ``journal_mode=WAL``, ``busy_timeout=30000`` and ``foreign_keys=ON``; write transactions on
 SQLite start with ``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing
-half-way.
+half-way. Opened with ``create=False`` (read-only commands), a missing SQLite file is an error
+instead of a new, empty database.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ _WRITE = "loopline_write"
 T = TypeVar("T")
 
 
-def create_registry_engine(url: str) -> Engine:
-    """An engine for ``url`` (revealed, not masked); refuses backends the registry does not support."""
+def create_registry_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url`` (revealed, not masked); refuses backends the registry does not support.
+
+    With ``create=False`` an SQLite file that does not exist yet is refused (:class:`WorkspaceError`)
+    and nothing is created, neither the file nor its folder.
+    """
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
@@ -41,7 +46,7 @@ def create_registry_engine(url: str) -> Engine:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, create=create)
     if backend == "postgresql":
         return _postgres_engine(parsed)
     raise WorkspaceError(
@@ -50,14 +55,21 @@ def create_registry_engine(url: str) -> Engine:
     )
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, *, create: bool) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         raise WorkspaceError(
             f"{ENV_DB_URL}: an in-memory SQLite database cannot hold a registry shared between commands; "
             "give a file, e.g. 'sqlite:////path/loopline.db', or unset it to use the workspace's loopline.db."
         )
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database).expanduser()
+    if not create and not path.is_file():
+        raise WorkspaceError(
+            f"no metadata database at {path}: nothing has been trained or registered in this workspace yet. Check "
+            "the --workspace path, or train and register a model first with 'loopline train'."
+        )
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")

@@ -1,4 +1,11 @@
-"""Reading versions back, and the errors that list what exists when a name, version or alias is wrong."""
+"""Reading versions back, and the errors that list what exists when a name, version or alias is wrong.
+
+Stored artifact and card paths are relative to the artifact root and resolved inside it; a stored
+path that would lead elsewhere (absolute outside the root, ``..``, a symbolic link out) is refused
+with a :class:`RegistryError` naming the model, the version and the path. Rows written before schema
+revision 0002 may hold absolute paths: those are accepted only when they lie inside the current
+artifact root.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopline._errors import RegistryError
+from loopline._paths import relative_inside, resolve_inside
 from loopline.registry._schema import aliases, model_versions
 from loopline.registry._types import ModelVersion
 
@@ -92,19 +100,34 @@ def resolve(conn: Connection, name: str, ref: int | str) -> int:
     )
 
 
-def to_version(row: Any, alias_names: list[str]) -> ModelVersion:
+def stored_path(root: Path, stored: str, *, name: str, version: int, column: str) -> Path:
+    """``stored`` (a row's ``artifact_path`` or ``card_path``) resolved inside the artifact ``root``."""
+    what = f"the {column} of model {name!r} v{version}"
+    fix = (f"The row was edited or copied from another workspace; point it at the version's folder under "
+           f"{root / 'models' / name} or register the model again.")
+    if Path(stored).is_absolute():  # written before schema revision 0002
+        stored = relative_inside(root, Path(stored), what=what, error=RegistryError, fix=fix)
+    return resolve_inside(root, stored, what=what, error=RegistryError, fix=fix)
+
+
+def to_version(row: Any, alias_names: list[str], root: Path) -> ModelVersion:
+    def path(column: str) -> Path:
+        return stored_path(root, getattr(row, column), name=row.name, version=row.version, column=column)
+
     return ModelVersion(
-        name=row.name, version=row.version, run_id=row.run_id, artifact_path=Path(row.artifact_path),
+        name=row.name, version=row.version, run_id=row.run_id, artifact_path=path("artifact_path"),
         sha256=row.sha256, family=row.family, task=row.task, features=tuple(row.features),
         metrics={split: dict(values) for split, values in row.metrics.items()},
         baselines_beaten=tuple(row.baselines_beaten), spec_hash=row.spec_hash,
         data_fingerprint=row.data_fingerprint, code_version=row.code_version, created_at=row.created_at,
-        card_path=Path(row.card_path), report_path=row.report_path, aliases=tuple(sorted(alias_names)),
+        card_path=path("card_path"), report_path=row.report_path, aliases=tuple(sorted(alias_names)),
     )
 
 
-def fetch_versions(conn: Connection, name: str | None = None, version: int | None = None) -> list[ModelVersion]:
-    """Versions (all, one model's, or one) with the aliases pointing at each, ordered by name and number."""
+def fetch_versions(conn: Connection, root: Path, name: str | None = None,
+                   version: int | None = None) -> list[ModelVersion]:
+    """Versions (all, one model's, or one) with the aliases pointing at each, ordered by name and number;
+    their paths resolved inside the artifact ``root``."""
     columns = [c for c in model_versions.c if c.name != "profile"]  # profiles are large; see Registry.profile
     query = sa.select(*columns).order_by(model_versions.c.name, model_versions.c.version)
     alias_query = sa.select(aliases.c.name, aliases.c.alias, aliases.c.version)
@@ -116,4 +139,4 @@ def fetch_versions(conn: Connection, name: str | None = None, version: int | Non
     pointing: dict[tuple[str, int], list[str]] = {}
     for row in conn.execute(alias_query):
         pointing.setdefault((row.name, row.version), []).append(row.alias)
-    return [to_version(row, pointing.get((row.name, row.version), [])) for row in conn.execute(query)]
+    return [to_version(row, pointing.get((row.name, row.version), []), root) for row in conn.execute(query)]

@@ -3,7 +3,9 @@
 Openers first look at the recorded revision without locking; only when it is behind do they take
 the database's write lock (``BEGIN IMMEDIATE`` on SQLite, ``pg_advisory_xact_lock`` on PostgreSQL)
 and run the upgrade inside that one transaction, so the loser of a race finds the schema at head
-and does nothing. Alembic is configured in code; there is no ``alembic.ini``.
+and does nothing. Alembic is configured in code; there is no ``alembic.ini``. The opener's artifact
+root is handed to the migrations (``config.attributes["artifact_root"]``) for those that rewrite
+stored paths.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ SCRIPT_LOCATION = Path(__file__).resolve().with_name("migrations")
 ADVISORY_LOCK_KEY = 0x6C6F6F706C696E65
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic config pointing at the packaged migrations (``connection`` is handed to env.py)."""
+def alembic_config(connection: Connection | None = None, *, artifact_root: Path | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations (``connection`` is handed to env.py,
+    ``artifact_root`` to the migrations that rewrite stored paths)."""
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
     config.attributes["connection"] = connection
+    config.attributes["artifact_root"] = artifact_root
     return config
 
 
@@ -44,7 +48,7 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, *, artifact_root: Path | None = None) -> None:
     """Bring the metadata database's schema to the newest revision (no-op when it already is)."""
     head = head_revision()
     with read_connection(engine) as conn:
@@ -56,7 +60,7 @@ def upgrade(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         if current_revision(conn) != head:
-            command.upgrade(alembic_config(conn), "head")
+            command.upgrade(alembic_config(conn, artifact_root=artifact_root), "head")
 
 
 def _check_known(revision: str | None) -> None:

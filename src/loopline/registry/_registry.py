@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +13,8 @@ from loopline._errors import RegistryError, WorkspaceError
 from loopline.models import load_model
 from loopline.registry import _aliases, _runs
 from loopline.registry._engine import create_registry_engine, read_connection
+from loopline.registry._heartbeat import HEARTBEAT_INTERVAL_S
+from loopline.registry._heartbeat import heartbeat as _heartbeat
 from loopline.registry._lookup import fetch_versions, model_names, require_model, resolve
 from loopline.registry._migrate import upgrade
 from loopline.registry._schema import model_versions
@@ -27,15 +31,18 @@ class Registry:
 
     Opening it connects to the metadata database (``workspace.db_url``: the workspace's SQLite file,
     or PostgreSQL) and upgrades its schema to the newest migration. Artifacts are stored under
-    ``workspace.artifact_root / "models" / <name> / <uuid>``. Every method is one transaction, safe
-    to call from several processes at once.
+    ``workspace.artifact_root / "models" / <name> / <uuid>`` and recorded relative to the artifact
+    root. Every method is one transaction, safe to call from several processes at once.
+
+    With ``create=False`` (what read-only commands use) a workspace whose SQLite database does not
+    exist yet is a :class:`~loopline.WorkspaceError`, and no file is created.
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, *, create: bool = True) -> None:
         self.workspace = workspace
-        self._engine = create_registry_engine(workspace.db_url.reveal())
+        self._engine = create_registry_engine(workspace.db_url.reveal(), create=create)
         try:
-            upgrade(self._engine)
+            upgrade(self._engine, artifact_root=workspace.artifact_root)
         except sa.exc.OperationalError as exc:
             reason = (str(exc.orig).strip().splitlines() or ["no reason given"])[0]
             raise WorkspaceError(
@@ -60,43 +67,60 @@ class Registry:
         return _runs.finish_run(self._engine, run_id, status=status, metrics=metrics, timings=timings, error=error)
 
     def get_run(self, run_id: str) -> Run:
+        """One run; ``abandoned`` when its heartbeat has been silent for longer than its timeout."""
         return _runs.get_run(self._engine, run_id)
 
     def runs(self, limit: int = 50) -> list[Run]:
         """The latest ``limit`` runs, newest first."""
         return _runs.list_runs(self._engine, limit)
 
+    @contextmanager
+    def heartbeat(self, run_id: str, *, interval_s: float = HEARTBEAT_INTERVAL_S) -> Iterator[None]:
+        """Keep ``run_id`` alive while the block runs: a daemon thread refreshes its heartbeat every
+        ``interval_s`` seconds. If the process dies, the run is reported ``abandoned`` once it has been
+        silent for 3 intervals (90 s by default)::
+
+            with registry.heartbeat(run.run_id):
+                ...  # train
+        """
+        with _heartbeat(self._engine, run_id, interval_s=interval_s):
+            yield
+
     # versions -----------------------------------------------------------------------------------
 
     def register_model(self, *, name: str, run_id: str, artifact_dir: Path, sha256: str, family: str, task: str,
                        features: list[str], metrics: dict[str, dict[str, float]], baselines_beaten: list[str],
                        spec_hash: str, data_fingerprint: str, code_version: str, profile: dict[str, Any] | None,
-                       report_path: str | None = None, card_context: dict[str, Any] | None = None) -> ModelVersion:
+                       report_path: str | None = None, card_context: dict[str, Any] | None = None,
+                       alias: str | None = None, reason: str | None = None, actor: str = "loop") -> ModelVersion:
         """Store the saved model in ``artifact_dir`` as the next version of ``name``.
 
         The folder is copied under the artifact root, its ``model.json`` checked against ``sha256``
         (:class:`~loopline.IntegrityError` otherwise), ``MODEL_CARD.md`` written into it, and the
-        version row inserted with the next free number (1, 2, 3, ...).
+        version row inserted with the next free number (1, 2, 3, ...). With ``alias`` (and the
+        ``reason`` kept in the alias history) the new version also becomes that alias, e.g.
+        ``champion``, in the same transaction: either both happen or neither does.
         """
         return register(
-            self._engine, self.workspace.artifact_root / "models", name=name, run_id=run_id,
+            self._engine, self.workspace.artifact_root, name=name, run_id=run_id,
             artifact_dir=artifact_dir, sha256=sha256, family=family, task=task, features=features, metrics=metrics,
             baselines_beaten=baselines_beaten, spec_hash=spec_hash, data_fingerprint=data_fingerprint,
             code_version=code_version, profile=profile, report_path=report_path, card_context=card_context,
+            alias=alias, reason=reason, actor=actor,
         )
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
         """One version, by number (``3``, ``"3"``, ``"v3"``) or alias (``"champion"``)."""
         with read_connection(self._engine) as conn:
             number = resolve(conn, name, version)
-            return fetch_versions(conn, name, number)[0]
+            return fetch_versions(conn, self.workspace.artifact_root, name, number)[0]
 
     def list_versions(self, name: str | None = None) -> list[ModelVersion]:
         """Every version (of one model, or of all), ordered by model name and version number."""
         with read_connection(self._engine) as conn:
             if name is not None:
                 require_model(conn, name)
-            return fetch_versions(conn, name)
+            return fetch_versions(conn, self.workspace.artifact_root, name)
 
     def list_models(self) -> list[str]:
         """Names of the registered models, sorted."""

@@ -1,19 +1,23 @@
 """The registry's tables as SQLAlchemy Core metadata (the Alembic migrations create exactly these).
 
-JSON documents are stored as text written by :func:`json.dumps` (so NaN metrics survive on every
+JSON documents are stored as text written by :func:`dumps` (so NaN metrics survive on every
 backend, PostgreSQL's JSON types refuse them) and timestamps are timezone-aware UTC on the way in
-and out, whatever the backend stores.
+and out, whatever the backend stores. ``artifact_path`` and ``card_path`` are POSIX paths relative to
+the workspace's artifact root (rows written before schema revision 0002 may hold absolute paths; see
+``loopline.registry._lookup``). A run's ``heartbeat_at`` is its last sign of life and
+``heartbeat_timeout_s`` how long it may stay silent before it is reported abandoned.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from loopline._json import dumps as json_dumps
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -23,15 +27,7 @@ NAMING = {
 }
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):  # numpy arrays
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
+def _refuse(value: Any) -> Any:
     raise TypeError(
         f"cannot store a {type(value).__name__} in the registry; pass plain JSON values "
         "(str, int, float, bool, None, lists and dicts of them)"
@@ -39,8 +35,14 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """``value`` as JSON text; NaN and infinities are kept (``NaN``, ``Infinity``)."""
-    return json.dumps(value, default=_json_default, allow_nan=True, ensure_ascii=False)
+    """``value`` as JSON text (:mod:`loopline._json`) with NaN and infinities kept (``NaN``, ``Infinity``).
+
+    These columns are private to the registry and read back only by :class:`JSONText` (Python's
+    :func:`json.loads` accepts the tokens), so a NaN metric comes back as a float NaN, not as a
+    missing value. Whatever leaves the registry for people or programs is encoded again with the
+    standard rule (NaN as null).
+    """
+    return json_dumps(value, nonfinite="keep", default=_refuse)
 
 
 class JSONText(sa.TypeDecorator[Any]):
@@ -92,6 +94,8 @@ runs = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("started_at", UTCDateTime(), nullable=False, index=True),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+    sa.Column("heartbeat_timeout_s", sa.Float(), nullable=True),
 )
 
 model_versions = sa.Table(

@@ -7,12 +7,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-RunStatus = Literal["running", "finished", "failed"]
+RunStatus = Literal["running", "finished", "failed", "abandoned"]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: what went in (spec, data, params, code) and what came out."""
+    """One training run: what went in (spec, data, params, code) and what came out.
+
+    ``status`` is ``abandoned`` for a run whose process stopped without finishing it (killed, or
+    the machine went down): its heartbeat (``heartbeat_at``, refreshed by
+    :meth:`Registry.heartbeat <loopline.registry.Registry.heartbeat>`) is older than its timeout.
+    """
 
     run_id: str
     spec_name: str
@@ -26,6 +31,7 @@ class Run:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    heartbeat_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,8 @@ class ModelVersion:
 
     ``metrics`` maps split -> metric -> value; ``aliases`` are the alias names that point at this
     version now. ``artifact_path`` is the folder holding ``model.json`` (whose sha256 is ``sha256``)
-    and the generated ``MODEL_CARD.md`` (``card_path``).
+    and the generated ``MODEL_CARD.md`` (``card_path``); both are stored relative to the workspace's
+    artifact root and handed out resolved inside it.
     """
 
     name: str

@@ -16,11 +16,12 @@ from loopline.reports._format import (
     fmt_number,
     fmt_percent_change,
     fmt_rate,
+    fmt_signed,
     is_number,
     metric_label,
 )
 from loopline.reports._view import Cell, Table, head, num
-from loopline.spec import METRICS, higher_is_better
+from loopline.spec import METRICS, metric_loss
 
 ROLE_ORDER = {"model": 0, "candidate": 1, "baseline": 2, "reference": 3}
 ROLE_LABEL = {"model": "evaluated model", "candidate": "candidate", "baseline": "baseline", "reference": "reference"}
@@ -45,9 +46,7 @@ def ordered_metrics(evaluation: Evaluation, names: Sequence[str]) -> list[str]:
 
 def _goodness(metric: str, value: float) -> float:
     """A key where larger is better, only to pick the best of the given values."""
-    if metric == "calibration_ratio":
-        return -abs(value - 1.0)
-    return value if higher_is_better(metric) else -value
+    return -metric_loss(metric, value)
 
 
 def best_names(metric: str, values: Mapping[str, float]) -> set[str]:
@@ -91,25 +90,45 @@ def metrics_table(evaluation: Evaluation) -> Table:
 
 
 def lift_table(evaluation: Evaluation) -> Table | None:
-    """The evaluated model's relative improvement over each baseline (columns), per metric (rows)."""
-    lift = {b: v for b, v in evaluation.lift.items() if v}
-    if not lift:
+    """The evaluated model's improvement over each baseline (columns), per metric (rows).
+
+    A cell is the relative lift in percent where the evaluation gives one (``Evaluation.lift``), else the
+    improvement in the metric's units (``Evaluation.improvement``) with its sign: R², ECE, calibration
+    ratio and any metric whose baseline is near 0 never get a percentage.
+    """
+    baselines = [b for b in dict.fromkeys([*evaluation.lift, *evaluation.improvement])
+                 if evaluation.lift.get(b) or evaluation.improvement.get(b)]
+    if not baselines:
         return None
-    names = ordered_metrics(evaluation, [m for values in lift.values() for m in values])
+    names = ordered_metrics(evaluation, [m for b in baselines for m in (*evaluation.lift.get(b, {}),
+                                                                          *evaluation.improvement.get(b, {}))])
     rows = []
+    absolute = undefined = False
     for metric in names:
         cells = [Cell(metric_label(metric), mark="primary" if metric == evaluation.primary_metric else "")]
-        for values in lift.values():
-            value = values.get(metric)
-            mark = "" if value is None or not is_number(value) or value == 0 else ("pos" if value > 0 else "neg")
-            cells.append(num(fmt_percent_change(value) if value is not None else "—", mark=mark))
+        for b in baselines:
+            relative = evaluation.lift.get(b, {}).get(metric)
+            change = evaluation.improvement.get(b, {}).get(metric)
+            if relative is not None:
+                value, text = relative, fmt_percent_change(relative)
+            elif change is not None:
+                value, text, absolute = change, fmt_signed(change), True
+            else:
+                cells.append(num("—"))
+                continue
+            undefined = undefined or not is_number(value)
+            mark = "" if not is_number(value) or value == 0 else ("pos" if value > 0 else "neg")
+            cells.append(num(text, mark=mark, title="" if relative is not None else "difference in the metric's units"))
         rows.append(tuple(cells))
-    headers = (head("metric"), *(head(f"over {b}", numeric=True) for b in lift))
-    undefined = any(not is_number(v) for values in lift.values() for v in values.values())
-    return Table(headers=headers, rows=tuple(rows), compact=len(lift) <= 3, note=(
-        f"Relative improvement of {evaluation.model} over each baseline: positive is better, whatever the "
-        "metric's direction (for calibration ratio, the shrinkage of its distance from 1)."
-        + (" n/a: undefined, as when the baseline's value is 0." if undefined else "")))
+    headers = (head("metric"), *(head(f"over {b}", numeric=True) for b in baselines))
+    note = (f"Improvement of {evaluation.model} over each baseline: positive is better, whatever the metric's "
+            "direction. Percentages are relative to the baseline's value")
+    if absolute:
+        note += ("; signed numbers without % are differences in the metric's own units, shown for R², ECE and "
+                 "calibration ratio (the shrinkage of |log ratio|) and wherever the baseline is near 0, "
+                 "where a percentage would mean nothing")
+    note += "." + (" n/a: undefined, as when a value is missing." if undefined else "")
+    return Table(headers=headers, rows=tuple(rows), compact=len(baselines) <= 3, note=note)
 
 
 def splits_table(splits: Sequence[SplitSummary], *, task: str, current: str) -> Table | None:

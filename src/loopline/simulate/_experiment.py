@@ -8,7 +8,8 @@ arms, so arms differ only in how they rank. A planted ``lift`` multiplies the en
 of an arm's impressions (``novelty`` adds an extra lift that halves every ``half_life`` days since the
 unit's first exposure). ``broken_share`` loses the logs of that share of non-control units (a logging
 bug), which a sample-ratio check must catch. With ``interleave`` every session shows a team-draft
-interleaving of the first two arms' rankings, each item logged with the ``team`` that contributed it.
+interleaving of the first two arms' rankings (``loopline.events.team_draft_batch``, the same merge as
+``loopline.experiments.team_draft``), each item logged with the ``team`` that contributed it.
 
 Days before ``start_day`` are exactly those of the same run without an experiment: everything
 experiment-specific draws from its own random stream.
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from loopline.events import assign
+from loopline.events import assign, team_draft_batch
 from loopline.simulate._config import SimulationError
 
 
@@ -112,43 +113,6 @@ class ExperimentState:
         return out
 
 
-def team_draft_many(rank_a: np.ndarray, rank_b: np.ndarray, length: int, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Team-draft interleaving per session of two rankings (rows of candidate indices, best first).
-
-    Returns the chosen candidate index per (session, slot) and the team (0 for A, 1 for B) per slot.
-    Each round the team with fewer picks (a coin toss on ties) adds its best item not yet shown.
-    """
-    n = rank_a.shape[0]
-    picks = np.full((n, length), -1, dtype=np.int64)
-    teams = np.zeros((n, length), dtype=np.int64)
-    coins = rng.random((n, length)) < 0.5
-    for s in range(n):
-        shown: set[int] = set()
-        count = [0, 0]
-        pointers = [0, 0]
-        rankings = (rank_a[s], rank_b[s])
-        for slot in range(length):
-            team = 0 if count[0] < count[1] or (count[0] == count[1] and coins[s, slot]) else 1
-            ranking = rankings[team]
-            while pointers[team] < len(ranking) and (ranking[pointers[team]] in shown or ranking[pointers[team]] < 0):
-                pointers[team] += 1
-            if pointers[team] >= len(ranking):
-                team = 1 - team
-                ranking = rankings[team]
-                while pointers[team] < len(ranking) and (ranking[pointers[team]] in shown
-                                                         or ranking[pointers[team]] < 0):
-                    pointers[team] += 1
-                if pointers[team] >= len(ranking):
-                    break
-            item = int(ranking[pointers[team]])
-            shown.add(item)
-            picks[s, slot] = item
-            teams[s, slot] = team
-            count[team] += 1
-    return picks, teams
-
-
 def candidate_frame(world: Any, names: Any, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray,
                     age_h: np.ndarray, day_index: int, sessions: np.ndarray) -> pd.DataFrame:
     """One row per (session, candidate) with the feature columns the exposures log carries."""
@@ -213,11 +177,10 @@ def make_rerank(state: ExperimentState, world: Any, names: Any, config: Any, day
                                                              axis=1)), order_a, -1)
             rank_b = np.where(np.isfinite(np.take_along_axis(b, order_b := np.argsort(-b, axis=1, kind="stable"),
                                                              axis=1)), order_b, -1)
-            picks, teams = team_draft_many(rank_a, rank_b, length, state.rng)
-            chosen_logged = np.where(teams == 0, np.take_along_axis(logged_a, np.maximum(picks, 0), axis=1),
-                                     np.take_along_axis(logged_b, np.maximum(picks, 0), axis=1))
-            logged = np.zeros(cand.shape)
-            np.put_along_axis(logged, np.maximum(picks, 0), chosen_logged, axis=1)
+            picks, teams = team_draft_batch(rank_a, rank_b, state.rng, length=length)
+            rows, slots = np.nonzero(picks >= 0)  # a session's merge may stop before the feed is full
+            items = picks[rows, slots]
+            logged[rows, items] = np.where(teams[rows, slots] == 0, logged_a[rows, items], logged_b[rows, items])
             return picks, logged, teams
         for i, name in enumerate(experiment.arm_names):
             rows = np.flatnonzero(arm == i)

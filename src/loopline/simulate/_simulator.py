@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loopline import _atomic as atomic
 from loopline._progress import SILENT, Progress
 from loopline.events import TS, EventLog
 from loopline.simulate._config import SimConfig
@@ -224,16 +223,7 @@ def _experiment_truth(experiment: SimExperiment, days: list[tuple[np.ndarray, np
 
 
 def _write_truth(folder: Path, table: pa.Table) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / "truth.parquet"
-    temporary = folder / f".truth-{uuid.uuid4().hex}.parquet.tmp"
-    try:
-        with open(temporary, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic.writing(final) as handle:
+        pq.write_table(table, handle)
     return final

@@ -10,7 +10,18 @@
 from __future__ import annotations
 
 from loopline.spec._duration import format_duration, parse_duration
-from loopline.spec._metrics import DEFAULT_PRIMARY, LOWER_IS_BETTER, METRICS, Task, higher_is_better
+from loopline.spec._metrics import (
+    DEFAULT_PRIMARY,
+    DIRECTION,
+    METRICS,
+    Direction,
+    Task,
+    describe_direction,
+    is_better,
+    metric_direction,
+    metric_loss,
+    ranking_loss,
+)
 from loopline.spec._spec import (
     BaselineSpec,
     ColumnType,
@@ -32,12 +43,13 @@ from loopline.spec._spec import (
 
 __all__ = [
     "DEFAULT_PRIMARY",
-    "LOWER_IS_BETTER",
+    "DIRECTION",
     "METRICS",
     "BaselineSpec",
     "ColumnType",
     "DataSpec",
     "DecisionSpec",
+    "Direction",
     "EventLabelSpec",
     "FeatureTableSpec",
     "FeaturesSpec",
@@ -51,7 +63,11 @@ __all__ = [
     "SplitSpec",
     "Task",
     "TuneSpec",
+    "describe_direction",
     "format_duration",
-    "higher_is_better",
+    "is_better",
+    "metric_direction",
+    "metric_loss",
     "parse_duration",
+    "ranking_loss",
 ]

@@ -52,6 +52,9 @@ class Workspace:
              create: bool = True) -> Workspace:
         """Open (and by default create) the workspace at ``path``.
 
+        With ``create=False`` (read-only commands) a folder that does not exist is a
+        :class:`WorkspaceError` and nothing is created.
+
         ``path`` defaults to ``$LOOPLINE_WORKSPACE`` or ``./.loopline``. ``LOOPLINE_DB_URL`` replaces
         the embedded SQLite database (for example with PostgreSQL), ``LOOPLINE_ARTIFACT_ROOT`` and
         ``LOOPLINE_EVENTS_ROOT`` move artifacts and the event log.
@@ -70,7 +73,10 @@ class Workspace:
                     f"with --workspace or set {ENV_WORKSPACE}."
                 ) from None
         elif not root.is_dir():
-            raise WorkspaceError(f"no workspace at {root}. Create one by running 'loopline train' or 'loopline demo'.")
+            raise WorkspaceError(
+                f"no workspace at {root}: the folder does not exist. Check the --workspace path (or "
+                f"{ENV_WORKSPACE}); to create a workspace, run 'loopline train' or 'loopline demo' with it."
+            )
         db_url = environ.get(ENV_DB_URL) or f"sqlite:///{root / 'loopline.db'}"
         if "://" not in db_url:
             raise WorkspaceError(
