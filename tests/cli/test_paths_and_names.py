@@ -105,3 +105,16 @@ def test_read_only_commands_still_read_an_existing_registry(tmp_path: Path) -> N
     listed = runner.invoke(app, ["models", "list", "-w", str(ws.root), "--json"])
     assert listed.exit_code == 0, listed.output
     assert [v["version"] for v in json.loads(listed.stdout)] == [1]
+
+
+def test_evaluate_with_a_mistyped_workspace_is_an_error_and_creates_nothing(customers_project: Path,
+                                                                            tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    result = runner.invoke(app, ["evaluate", "--spec", str(customers_project), "-w", str(typo)])
+    assert result.exit_code == 2, result.output
+    assert "no workspace at" in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not typo.exists()
+    empty = Workspace.open(tmp_path / "empty", env={})
+    result = runner.invoke(app, ["evaluate", "--spec", str(customers_project), "-w", str(empty.root)])
+    assert result.exit_code == 2, result.output
+    assert not (empty.root / "loopline.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -37,6 +38,13 @@ def test_train_registers_a_model_that_beats_its_baselines(customers_project: Pat
     reloaded = load_model(Path(champion.artifact_path), sha256=champion.sha256)
     assert (model.predict(test) == reloaded.predict(test)).all()
     assert outcome.evaluation.metrics["log_loss"] < outcome.evaluation.scores_of("constant").metrics["log_loss"].value
+    # The thread settings are part of the lineage: in the run, and for LightGBM in the model and its card.
+    runtime = registry.get_run(outcome.run_id).params["runtime"]
+    assert runtime["OMP_WAIT_POLICY"] == os.environ.get("OMP_WAIT_POLICY", "") and runtime["available_cores"] >= 1
+    lightgbm = outcome.trained["lightgbm"]
+    assert lightgbm.params["num_threads"] == 1  # a small table: one thread
+    card = Path(champion.card_path).read_text(encoding="utf-8")
+    assert ("num_threads=1" in card) == (champion.family == "lightgbm")
 
 
 def _write(tmp_path: Path, spec: dict[str, Any], frame: pd.DataFrame | None) -> Path:

@@ -19,6 +19,7 @@ import pandas as pd
 from loopline import __version__
 from loopline._errors import DataError, LooplineError, ModelError
 from loopline._progress import SILENT, Progress
+from loopline._threads import WAIT_POLICY, available_cores, openmp_settings
 from loopline.data import Prepared, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
 from loopline.features import Profile
@@ -94,7 +95,8 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
     registry = Registry(workspace)
     run = registry.start_run(
         spec_name=spec.name, spec_hash=spec.spec_hash(), data_fingerprint=prepared.data_fingerprint,
-        params={"spec": spec.model_dump(mode="json")}, code_version=code_version(),
+        params={"spec": spec.model_dump(mode="json"),
+                "runtime": {"available_cores": available_cores(), **openmp_settings()}}, code_version=code_version(),
     )
     try:
         with registry.heartbeat(run.run_id):  # a run killed outright is reported abandoned
@@ -225,11 +227,18 @@ def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: T
                 "splits": [s.__dict__ for s in splits.summaries],
                 "threshold": best.threshold, "calibration": best.calibration,
                 "caveats": warnings,
+                **_runtime_note(best),
             },
             alias=alias, reason=reason if alias is not None else None,
         )
         shutil.rmtree(artifact, ignore_errors=True)
     return version
+
+
+def _runtime_note(model: TrainedModel) -> dict[str, str]:
+    """The thread settings a fit ran with (they change its speed, and with LightGBM its exact trees), for the card."""
+    used = {k: model.params[k] for k in ("num_threads", WAIT_POLICY) if k in model.params}
+    return {"training threads": ", ".join(f"{k}={v}" for k, v in used.items())} if used else {}
 
 
 def evaluate_version(spec: ProblemSpec, workspace: Workspace, version: str, *, n_boot: int = 200,
@@ -241,7 +250,7 @@ def evaluate_version(spec: ProblemSpec, workspace: Workspace, version: str, *, n
     spec and data; each difference becomes a warning (see :func:`~loopline.loop._lineage.lineage_warnings`),
     returned and written into the report ahead of the data stage's findings.
     """
-    registry = Registry(workspace)
+    registry = Registry(workspace, create=False)
     found = registry.get_version(spec.name, version)
     model = registry.load(spec.name, found.version)
     prepared = prepare(spec, progress=progress)

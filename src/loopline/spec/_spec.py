@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from loopline._names import NAME_PATTERN
 from loopline.spec._duration import format_duration, parse_duration
 from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
 
@@ -208,7 +209,7 @@ class ServingSpec(_Strict):
 class ProblemSpec(_Strict):
     """The problem, framed once. Load it with :meth:`ProblemSpec.load`."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    name: str = Field(pattern=f"^{NAME_PATTERN.pattern}$")  # the one name rule (loopline._names)
     task: Task
     description: str = ""
     data: DataSpec
