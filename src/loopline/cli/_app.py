@@ -128,7 +128,8 @@ def evaluate(
 
     with handled(as_json=as_json, debug=debug):
         problem = ProblemSpec.load(spec)
-        result = evaluate_version(problem, _workspace(workspace, create=False), version, progress=BarProgress(enabled=not as_json))
+        result = evaluate_version(problem, _workspace(workspace, create=False), version,
+                                  progress=BarProgress(enabled=not as_json))
         evaluation, report = result.evaluation, result.report
         if as_json:
             print_json({"version": result.version.version, "metrics": evaluation.metrics,
