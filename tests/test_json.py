@@ -125,3 +125,16 @@ def test_reports_and_cli_output_are_standard_json(tmp_path: Path, capsys: pytest
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(_json)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_experiment_and_evaluation_results_follow_the_same_rule() -> None:
+    from dataclasses import dataclass
+
+    from loopline.experiments._result import ResultDict
+
+    @dataclass(frozen=True)
+    class Result(ResultDict):
+        effect: float
+        interval: tuple[float, float]
+
+    assert Result(float("nan"), (float("-inf"), 1.0)).to_dict() == {"effect": None, "interval": [None, 1.0]}

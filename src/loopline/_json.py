@@ -2,9 +2,9 @@
 
 :func:`to_plain` turns a value into plain JSON types: mappings (keys as strings), lists (tuples too;
 sets sorted), dataclasses (as dicts), enums (their value), dates and datetimes (ISO 8601), paths
-(strings), numpy and pandas scalars and arrays (Python numbers and lists), ``pd.NA`` and ``NaT``
-(null). Anything else raises :class:`TypeError` naming where it sits (``$.model.weights``) unless a
-``default`` converts it.
+(strings), pydantic models (their ``model_dump(mode="json")``), numpy and pandas scalars and arrays
+(Python numbers and lists), ``pd.NA`` and ``NaT`` (null). Anything else raises :class:`TypeError`
+naming where it sits (``$.model.weights``) unless a ``default`` converts it.
 
 Non-finite floats (NaN, +-infinity), two rules:
 
@@ -76,6 +76,9 @@ def _plain(value: Any, nonfinite: NonFinite, default: Callable[[Any], Any] | Non
         return value.isoformat()
     if isinstance(value, PurePath):
         return str(value)
+    dump = getattr(value, "model_dump", None)  # pydantic models (specs): their JSON form
+    if callable(dump):
+        return _plain(dump(mode="json"), nonfinite, default, where)
     kind = type(value).__module__.split(".")[0]
     if kind == "numpy" and type(value).__name__ == "datetime64":
         return str(value)

@@ -21,6 +21,10 @@ runner = CliRunner()
     ({"features": {"known_after": ["tenure_month"]}},
      "features.known_after[0]: no column 'tenure_month'; did you mean 'tenure_months'?"),
     ({"baseline": {"rule": "ln(1 + suport_tickets)"}}, "did you mean 'support_tickets'?"),
+    ({"models": {"candidates": ["lightgbm"], "lightgbm": {"num_leaves": -3}}},
+     "models.lightgbm: LightGBM refuses these parameters (num_leaves: -3): Check failed: (num_leaves) > (1)"),
+    ({"models": {"candidates": ["lightgbm"], "lightgbm": {"num_leaves": "abc"}}},
+     "Parameter num_leaves should be of type int"),
 ])
 def test_a_typo_exits_2_with_a_suggestion_and_records_no_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              over: dict[str, Any], suggestion: str) -> None:

@@ -13,7 +13,7 @@ MODULES = ["_lightgbm", "_model", "_rule", "_targets", "_threshold"]
 
 
 def test_all_names_exist() -> None:
-    assert set(models.__all__) == {"Explanation", "ModelFamily", "TrainedModel", "choose_threshold",
+    assert set(models.__all__) == {"Explanation", "ModelFamily", "TrainedModel", "check_params", "choose_threshold",
                                    "correct_for_downsampling", "load_model", "save_model", "train_baselines",
                                    "train_candidates"}
     assert all(hasattr(models, name) for name in models.__all__)

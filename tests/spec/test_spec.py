@@ -146,3 +146,13 @@ def test_durations(text: str | int, seconds: int) -> None:
 def test_bad_durations(bad: Any) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(bad)
+
+
+def test_the_specs_name_follows_the_one_name_rule_with_a_readable_message() -> None:
+    body = {"name": "../evil", "task": "binary", "data": {"source": "x.csv"}, "event_time": "ts",
+            "label": {"column": "y"}}
+    with pytest.raises(SpecError) as caught:
+        ProblemSpec.from_dict(body)
+    assert str(caught.value) == (
+        "loopline.yaml, name: the spec's name '../evil' is not usable: expected 1-100 letters, digits, '_', '.' or "
+        "'-', starting with a letter or digit (e.g. 'churn'), so that it is safe as a folder name. Rename it.")

@@ -72,10 +72,12 @@ def init(
 def validate(spec: SpecPath = Path("loopline.yaml"), as_json: Json = False, debug: Debug = False) -> None:
     """Load the data, check schema, leakage and coverage, and show the split."""
     from loopline.data import prepare
+    from loopline.models import check_params
     from loopline.spec import ProblemSpec
 
     with handled(as_json=as_json, debug=debug):
         problem = ProblemSpec.load(spec)
+        check_params(problem)
         prepared = prepare(problem, progress=BarProgress(enabled=not as_json))
         if as_json:
             print_json({

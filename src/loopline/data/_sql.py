@@ -106,7 +106,8 @@ def evaluate_expression(expression: str, frame: pd.DataFrame, *, key: str,
         found = con.execute(statement).fetchnumpy()
     except duckdb.Error as exc:
         problem = _explain(exc, "cannot be evaluated: ") + _did_you_mean(exc, columns)
-        raise error(f"{key} {expression!r} {problem}. It must be a DuckDB SQL expression that gives a number per row, "
+        problem += "" if problem.endswith("?") else "."
+        raise error(f"{key} {expression!r} {problem} It must be a DuckDB SQL expression that gives a number per row, "
                     f"over the columns {columns}.") from exc
     finally:
         con.close()
@@ -128,8 +129,9 @@ def check_select(sql: str, *, key: str, error: type[LooplineError] = DataError) 
         raise error(f"{key}: exactly one statement is allowed, got {len(kinds)}"
                     f"{' (' + ', '.join(kinds) + ')' if kinds else ''}. Give one SELECT query; {NOT_ALLOWED}.")
     if kinds[0] != "SELECT":
-        raise error(f"{key}: only a SELECT query is allowed, got a {kinds[0]} statement. Give one SELECT query; "
-                    f"{NOT_ALLOWED}.")
+        article = "an" if kinds[0][:1] in "AEIOU" else "a"
+        raise error(f"{key}: only a SELECT query is allowed, got {article} {kinds[0]} statement. Give one SELECT "
+                    f"query; {NOT_ALLOWED}.")
 
 
 def check_expression(expression: str, *, key: str, error: type[LooplineError] = DataError) -> str:

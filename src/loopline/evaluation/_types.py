@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from loopline._json import to_plain
 
 
 @dataclass(frozen=True)
@@ -140,15 +141,5 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become None)."""
-        cleaned: dict[str, Any] = _clean(asdict(self))
+        cleaned: dict[str, Any] = to_plain(asdict(self))
         return cleaned
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value

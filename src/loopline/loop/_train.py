@@ -24,7 +24,7 @@ from loopline.data import Prepared, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
 from loopline.features import Profile
 from loopline.loop._lineage import VersionEvaluation, lineage_warnings
-from loopline.models import TrainedModel, save_model, train_baselines, train_candidates
+from loopline.models import TrainedModel, check_params, save_model, train_baselines, train_candidates
 from loopline.registry import ModelVersion, Registry
 from loopline.reports import ReportPaths, render_evaluation
 from loopline.spec import ProblemSpec, is_better, ranking_loss
@@ -86,6 +86,7 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
     on the test split against every baseline. With ``promote`` it becomes ``champion`` only when it
     beats every baseline on the test split.
     """
+    check_params(spec)  # a mistake in the spec stops the run before any data is read or run recorded
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     prepared = prepare(spec, progress=progress)

@@ -14,6 +14,9 @@ column as base. Importance is the total split gain per source column, normalised
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from loopline._errors import ModelError
+from loopline._errors import ModelError, SpecError
 from loopline._threads import THREAD_ALIASES, default_threads, openmp_settings
 from loopline.data import Splits
 from loopline.features import Matrix, Preprocessor, build_preprocessor
@@ -48,6 +51,7 @@ OBJECTIVES: dict[Task, frozenset[str]] = {
                              "huber", "fair", "quantile", "mape", "mean_absolute_percentage_error"}),
     "ranking": frozenset({"lambdarank", "rank_xendcg", "xendcg", "xe_ndcg", "xe_ndcg_mart", "xendcg_mart"}),
 }
+_SOURCE_LOCATION = re.compile(r"\s+at \S+, line \d+")  # where in LightGBM's C++ a check failed
 MAX_GRADE = 30  # LightGBM's default label_gain has 31 entries
 
 
@@ -131,6 +135,36 @@ def lightgbm_params(spec: ProblemSpec, n_classes: int | None) -> tuple[dict[str,
             params["objective"] = chosen
     params.update(given)
     return params, rounds
+
+
+def check_lightgbm_params(spec: ProblemSpec) -> None:
+    """Refuse ``models.lightgbm`` values LightGBM would reject, before any data is read or run recorded.
+
+    LightGBM checks its configuration when a booster is built, so one is built on 20 synthetic rows shaped
+    for the task; its message (e.g. ``Check failed: (num_leaves) > (1)``) is passed on with the key.
+    """
+    if not spec.models.lightgbm or "lightgbm" not in spec.models.candidates:
+        return
+    n_classes = 3 if spec.task == "multiclass" else None
+    try:
+        params, _ = lightgbm_params(spec, n_classes)
+    except ModelError as exc:
+        raise SpecError(f"{spec.source_name}, {exc}") from None
+    params = {**params, "verbosity": -1}
+    rows = 200
+    x = np.random.default_rng(0).normal(size=(rows, 2))
+    y = (np.arange(rows) % (n_classes or 2)).astype(np.float64)
+    group = [rows // 4] * 4 if spec.task == "ranking" else None
+    try:  # LightGBM prints its complaints itself; the error below says it once, with the key
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            lgb.Booster(params=params, train_set=lgb.Dataset(x, label=y, group=group))
+    except lgb.basic.LightGBMError as exc:
+        given = ", ".join(f"{k}: {v!r}" for k, v in spec.models.lightgbm.items())
+        reason = _SOURCE_LOCATION.sub("", str(exc).strip().splitlines()[0]).rstrip(" .")
+        raise SpecError(
+            f"{spec.source_name}, models.lightgbm: LightGBM refuses these parameters ({given}): {reason}. Fix the "
+            "value (see LightGBM's parameter documentation) or remove the key."
+        ) from None
 
 
 def tree_data(targets: Targets, splits: Splits, spec: ProblemSpec) -> TreeData:

@@ -18,7 +18,7 @@ from loopline._progress import SILENT, Progress
 from loopline.data import Splits
 from loopline.models._baselines import fit_constant, fit_heuristic, fit_random
 from loopline.models._calibration import choose_calibrator
-from loopline.models._lightgbm import fit_lightgbm
+from loopline.models._lightgbm import check_lightgbm_params, fit_lightgbm
 from loopline.models._linear import fit_linear
 from loopline.models._model import TASK_LINKS, Fitted, Model, Scorer
 from loopline.models._rule import referenced_columns
@@ -26,6 +26,12 @@ from loopline.models._targets import Targets, prepare_targets
 from loopline.models._threshold import choose_threshold
 from loopline.models._types import TrainedModel
 from loopline.spec import ProblemSpec
+
+
+def check_params(spec: ProblemSpec) -> None:
+    """The spec's model parameters, checked without data (:class:`~loopline.SpecError` naming the key):
+    ``models.lightgbm`` values LightGBM would refuse. Run before anything is read or recorded."""
+    check_lightgbm_params(spec)
 
 
 def train_baselines(splits: Splits, spec: ProblemSpec) -> list[TrainedModel]:

@@ -55,6 +55,9 @@ def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
         else:
             message = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
+            if message.endswith("."):  # already a whole sentence that names the value and the fix
+                lines.append(f"{source}, {path or '(top level)'}: {message}")
+                continue
             shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
             lines.append(f"{source}, {path or '(top level)'}: {message}{shown}.")
     # one message per location; pydantic repeats a location once per union member

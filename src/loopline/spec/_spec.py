@@ -19,10 +19,12 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    field_validator,
     model_validator,
 )
 
-from loopline._names import NAME_PATTERN
+from loopline._errors import SpecError
+from loopline._names import check_name
 from loopline.spec._duration import format_duration, parse_duration
 from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
 
@@ -209,7 +211,7 @@ class ServingSpec(_Strict):
 class ProblemSpec(_Strict):
     """The problem, framed once. Load it with :meth:`ProblemSpec.load`."""
 
-    name: str = Field(pattern=f"^{NAME_PATTERN.pattern}$")  # the one name rule (loopline._names)
+    name: str
     task: Task
     description: str = ""
     data: DataSpec
@@ -233,6 +235,11 @@ class ProblemSpec(_Strict):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="loopline.yaml")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:  # the one name rule (loopline._names): it becomes folder names
+        return check_name(value, what="the spec's", error=SpecError)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProblemSpec:
