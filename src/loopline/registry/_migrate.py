@@ -10,6 +10,7 @@ stored paths.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -48,8 +49,24 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, *, artifact_root: Path | None = None) -> None:
-    """Bring the metadata database's schema to the newest revision (no-op when it already is)."""
+def upgrade(engine: Engine, *, artifact_root: Path | None = None, attempts: int = 5) -> None:
+    """Bring the metadata database's schema to the newest revision (no-op when it already is).
+
+    SQLite can answer "database is locked" at once, without waiting out its busy timeout, to a
+    connection that opens while another switches a new file to WAL mode; such an opener tries again
+    (``attempts`` times in all, backing off), since the schema is then usually already at head.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            _upgrade(engine, artifact_root=artifact_root)
+            return
+        except sa.exc.OperationalError as exc:
+            if attempt == attempts or "database is locked" not in str(exc.orig):
+                raise
+            time.sleep(0.1 * attempt)
+
+
+def _upgrade(engine: Engine, *, artifact_root: Path | None) -> None:
     head = head_revision()
     with read_connection(engine) as conn:
         current = current_revision(conn)
