@@ -53,6 +53,21 @@ class ExperimentError(LooplineError, ValueError):
     """An experiment cannot be designed or analysed from the given inputs."""
 
 
+class InputError(LooplineError, ValueError):
+    """A request or an input table does not fit a model's schema; ``field`` names the column or JSON field.
+
+    Serving answers it with 422 and this text; batch prediction stops with it before writing anything.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ServingError(LooplineError, ValueError):
+    """A deployment, route or server setting cannot be used as given."""
+
+
 class MissingExtraError(LooplineError, ImportError):
     """An optional dependency is needed; the message says which ``pip install`` fixes it."""
 

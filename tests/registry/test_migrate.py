@@ -43,13 +43,14 @@ def _differences(engine: Engine) -> list[object]:
 
 def test_the_migration_builds_exactly_the_declared_tables(workspace: Workspace, engine: Engine) -> None:
     with engine.begin() as conn:  # someone else's table in the same database is none of our business
-        conn.execute(sa.text("CREATE TABLE deployments (id INTEGER PRIMARY KEY)"))
+        conn.execute(sa.text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))
     Registry(workspace)
     assert _differences(engine) == []
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
         tables = set(sa.inspect(conn).get_table_names())
-    assert {"runs", "model_versions", "aliases", "alias_history", "alembic_version", "deployments"} == tables
+    assert {"runs", "model_versions", "aliases", "alias_history", "deployments", "controls", "experiments",
+            "alembic_version", "someone_elses"} == tables
 
 
 def test_downgrade_and_upgrade_round_trip(workspace: Workspace, engine: Engine) -> None:
@@ -92,7 +93,8 @@ def test_a_database_from_a_newer_loopline_is_refused(workspace: Workspace, engin
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(RegistryError, match=r"schema revision '9999', which this loopline does not know \(it knows "
-                                            r"0001, 0002\); it was written by a newer loopline\. Upgrade loopline\."):
+                                            r"0001, 0002, 0003\); it was written by a newer loopline\. "
+                                            r"Upgrade loopline\."):
         Registry(workspace)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from loopline.cli import _serving
 from loopline.cli._console import BarProgress, fmt, handled, out, print_json
 
 app = typer.Typer(
@@ -294,6 +295,13 @@ def experiment_analyze(
     with handled(as_json=as_json, debug=debug):
         analyze_command(_workspace(workspace, create=False), name, spec=spec, model=model, ship_version=promote_on_ship,
                         as_json=as_json)
+
+
+app.command()(_serving.predict)
+app.command()(_serving.serve)
+app.command()(_serving.deploy)
+app.command()(_serving.kill)
+app.add_typer(_serving.keys_app, name="keys")
 
 
 def main() -> None:

@@ -27,7 +27,14 @@ from loopline.data._prepare import Prepared, prepare, select_features
 from loopline.data._references import check_references
 from loopline.data._sampling import ReservoirSampler, correct_for_downsampling, downsample_negatives
 from loopline.data._split import EntityOverlap, SplitFrames, split_by_time
-from loopline.data._sql import check_expression, check_select, evaluate_expression, referenced_columns, run_query
+from loopline.data._sql import (
+    check_expression,
+    check_select,
+    evaluate_expression,
+    referenced_columns,
+    run_query,
+    sandboxed_connection,
+)
 from loopline.data._types import Column, Kind, Schema, Splits, SplitSummary
 from loopline.data._validate import ColumnStats, Issue, ValidationReport, validate
 
@@ -65,6 +72,7 @@ __all__ = [
     "recorded_after_event",
     "referenced_columns",
     "run_query",
+    "sandboxed_connection",
     "select_features",
     "single_feature_scores",
     "split_by_time",

@@ -36,7 +36,7 @@ import pyarrow as pa
 from loopline._errors import DataError, LooplineError
 from loopline.data._arrow import to_frame
 
-Tables = Mapping[str, pa.Table | pd.DataFrame]
+Tables = Mapping[str, pa.Table | pa.RecordBatchReader | pd.DataFrame]
 Parameters = Sequence[object] | Mapping[str, object] | None
 
 LOCKDOWN = (
@@ -58,12 +58,15 @@ _MISSING_COLUMN = re.compile(r'Referenced column "((?:[^"]|"")+)" not found')
 def sandboxed_connection(tables: Tables) -> duckdb.DuckDBPyConnection:
     """A new in-memory connection holding ``tables`` (by name), then locked down (see the module docstring).
 
-    The caller closes it. Nothing registered after this call can come from a file.
+    The caller closes it. Nothing registered after this call can come from a file. A
+    ``pyarrow.RecordBatchReader`` (such as a file streamed by another connection) is registered as a
+    stream: queries read it once, so a table scanned twice must be given as a ``pyarrow.Table``.
     """
     con = duckdb.connect()
     try:
         for name, table in tables.items():
-            arrow = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+            arrow = (table if isinstance(table, pa.Table | pa.RecordBatchReader)
+                     else pa.Table.from_pandas(table, preserve_index=False))
             con.register(name, arrow)
         for statement in LOCKDOWN:
             con.execute(statement)

@@ -11,6 +11,11 @@ Typical use (the training loop does this for you)::
         registry.finish_run(run.run_id, status="finished", metrics=..., timings=...)
     model = registry.load("churn", "champion")
 
+Serving's deployments are kept here too, every revision with who deployed it and why
+(``registry.deploy(spec, actor=...)``, ``deployment``, ``deployment_history``), with the online
+experiments they run (``registry.experiment(name)``: arms, versions, shares, start and end) and the
+kill switches every worker follows (``set_killed``, ``controls``).
+
 Registering a version and moving an alias to it is one transaction. Stored artifact paths are
 relative to the workspace's artifact root and never resolve outside it.
 """
@@ -18,7 +23,21 @@ relative to the workspace's artifact root and never resolve outside it.
 from __future__ import annotations
 
 from loopline.registry._card import render_card
+from loopline.registry._controls import Control, ControlKind
+from loopline.registry._deployments import Deployment, ExperimentArm, ExperimentRecord
 from loopline.registry._registry import Registry
 from loopline.registry._types import AliasChange, ModelVersion, Run, RunStatus
 
-__all__ = ["AliasChange", "ModelVersion", "Registry", "Run", "RunStatus", "render_card"]
+__all__ = [
+    "AliasChange",
+    "Control",
+    "ControlKind",
+    "Deployment",
+    "ExperimentArm",
+    "ExperimentRecord",
+    "ModelVersion",
+    "Registry",
+    "Run",
+    "RunStatus",
+    "render_card",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,7 +11,9 @@ import sqlalchemy as sa
 
 from loopline._errors import RegistryError, WorkspaceError
 from loopline.models import load_model
-from loopline.registry import _aliases, _runs
+from loopline.registry import _aliases, _controls, _deployments, _runs
+from loopline.registry._controls import Control, ControlKind
+from loopline.registry._deployments import Deployment, ExperimentRecord
 from loopline.registry._engine import create_registry_engine, read_connection
 from loopline.registry._heartbeat import HEARTBEAT_INTERVAL_S
 from loopline.registry._heartbeat import heartbeat as _heartbeat
@@ -175,3 +177,51 @@ class Registry:
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version number for ``name``."""
         return _aliases.current_aliases(self._engine, name)
+
+    # deployments, experiments and kill switches --------------------------------------------------
+
+    def deploy(self, spec: Mapping[str, Any], *, actor: str, reason: str = "deployed") -> Deployment:
+        """Store a deployment spec (plain JSON values, validated by ``loopline.serving.DeploymentSpec``) as
+        the next revision of its deployment, the active one; the revisions before it stay in the history.
+
+        Every version it names (in ``arms``, ``shadows``, ``canary``) must exist. Its ``experiment``, if
+        any, is recorded with each arm's version and share (see :meth:`experiment`); a revision that
+        drops the experiment ends it. One transaction: either all of it is stored or nothing.
+        """
+        return _deployments.deploy(self._engine, spec, actor=actor, reason=reason)
+
+    def deployment(self, name: str) -> Deployment:
+        """The active revision of deployment ``name``; a :class:`~loopline.RegistryError` lists the known ones."""
+        return _deployments.deployment(self._engine, name)
+
+    def find_deployment(self, name: str) -> Deployment | None:
+        """The active revision of deployment ``name``, or None when there is none."""
+        return _deployments.find_deployment(self._engine, name)
+
+    def deployment_history(self, name: str) -> list[Deployment]:
+        """Every revision of deployment ``name``, oldest first."""
+        return _deployments.history(self._engine, name)
+
+    def end_canary(self, name: str, revision: int, *, reason: str, actor: str = "router") -> Deployment | None:
+        """Store a revision of ``name`` without its canary when ``revision`` is still active and has one
+        (what serving does when a canary fails its limits); None, writing nothing, when another worker
+        or a person changed the deployment first."""
+        return _deployments.end_canary(self._engine, name, revision, reason=reason, actor=actor)
+
+    def experiment(self, name: str) -> ExperimentRecord:
+        """An online experiment as deployed: its deployment, model, arms with versions and shares, start and end."""
+        return _deployments.experiment(self._engine, name)
+
+    def set_killed(self, kind: ControlKind | None, name: str, killed: bool, reason: str, *,
+                   version: int | str | None = None, actor: str = "cli") -> Control:
+        """Turn a kill switch on (``killed=True``) or off again; every serving worker follows within a second.
+
+        ``kind`` is ``model`` (every version, or one with ``version``: a number or an alias, pinned to
+        the number it points at now), ``experiment`` or ``deployment``; None finds ``name`` among them.
+        The target must exist. The switch is appended to the control history.
+        """
+        return _controls.set_killed(self._engine, kind, name, killed, reason, version=version, actor=actor)
+
+    def controls(self, *, history: bool = False) -> list[Control]:
+        """The current state of every kill switch ever used (or, with ``history``, every switch, oldest first)."""
+        return _controls.current(self._engine, history=history)

@@ -141,3 +141,43 @@ alias_history = sa.Table(
     sa.ForeignKeyConstraint(["name", "to_version"], ["model_versions.name", "model_versions.version"]),
     sa.Index(None, "name", "alias"),
 )
+
+deployments = sa.Table(
+    "deployments", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("revision", sa.Integer(), nullable=False),
+    sa.Column("spec", JSONText(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.UniqueConstraint("name", "revision"),
+)
+"""Every revision of every deployment; the newest revision of a name is its ``active`` one."""
+
+controls = sa.Table(
+    "controls", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=True),
+    sa.Column("killed", sa.Boolean(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index(None, "kind", "name"),
+)
+"""Kill switches, append-only: the newest row of a (kind, name, version) target is its state."""
+
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("deployment", sa.String(200), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("arms", JSONText(), nullable=False),
+    sa.Column("interleave", sa.Boolean(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+)
+"""The online experiments deployments run: their arms with the versions each served, start and end."""

@@ -1,0 +1,559 @@
+"""``create_app``: the HTTP API of a served model (settings in ``_server``, wire formats in ``_http``).
+
+Endpoints, under ``/v1`` (OpenAPI at ``/openapi.json``, docs at ``/docs``):
+
+=====================  ===========  =====================================================================
+endpoint               scope        answer
+=====================  ===========  =====================================================================
+``POST /predict``      predict      per row the score, the decision at the threshold (binary), the class
+                                    (multiclass); the model version, arm and request id
+``POST /rank``         predict      the items ordered by score, best first, with scores and positions
+``POST /feedback``     predict      outcome events; 200 only once they are durably in the event log
+``POST /explain``      predict      per row additive contributions (not the fast path)
+``GET /models``        predict      the loaded models
+``GET /metrics``       admin        Prometheus text (see :mod:`loopline.serving._metrics`)
+``GET /health``        none         200 while the process runs
+``GET /ready``         none         200 once the models are loaded and the logger runs, else 503
+=====================  ===========  =====================================================================
+
+Every error is JSON ``{"error": ..., "field": ..., "request_id": ...}``: 401/403 for a missing, bad or
+under-scoped API key, 413 for a body over ``max_body_bytes`` or more than ``max_rows`` rows, 422 for
+input that does not fit the model (the field named), 503 when nothing can answer, 500 (the request id
+only; the traceback goes to the server log) for anything unexpected. Every served and shadow score is
+logged as an exposure (:mod:`loopline.serving._exposures`); shadows are scored on a background
+thread after the answer is built, never delaying it. Without a ``unit_id`` a request is its own unit
+(its exposures carry the request id, or each row's value of the spec's unit/entity column).
+
+Until deployments exist, :class:`ChampionRouter` routes every request to one alias (``champion``) of
+one model; ``create_app(..., router=...)`` takes any object with the same three methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+import loopline
+from loopline._errors import EventLogError, InputError, LooplineError
+from loopline.events import EventLog, EventWriter, team_draft
+from loopline.registry import Registry
+from loopline.serving._admin import add_admin_routes
+from loopline.serving._auth import ApiKeys
+from loopline.serving._auth import Scope as KeyScope
+from loopline.serving._control import Controls
+from loopline.serving._exposures import ExposureLogger, ShadowRunner
+from loopline.serving._http import (
+    ERRORS,
+    Edge,
+    ErrorBody,
+    ExplainRequest,
+    ExplainResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+    Problem,
+    RankRequest,
+    RankResponse,
+    Row,
+    handle_errors,
+    request_id,
+)
+from loopline.serving._metrics import CONTENT_TYPE, ServingMetrics
+from loopline.serving._router import Router as LiveRouter
+from loopline.serving._scorer import Scorer
+from loopline.serving._server import DEFAULT_LOG_TOP, ServeSettings, require_keys
+from loopline.workspace import Workspace
+
+log = logging.getLogger("loopline.serving")
+_BEARER = HTTPBearer(auto_error=False, description="An API key from 'loopline keys create NAME'.")
+
+
+# -- routing (until deployments land) -----------------------------------------------------------
+
+class Route(Protocol):
+    """Where one request goes (see the design of ``serving._router``)."""
+
+    @property
+    def arm(self) -> str: ...
+    @property
+    def experiment(self) -> str | None: ...
+    @property
+    def scorer(self) -> Scorer | None: ...
+    @property
+    def shadows(self) -> tuple[Scorer, ...]: ...
+    @property
+    def interleave_with(self) -> Scorer | None: ...
+    @property
+    def first_exposure(self) -> bool: ...
+    @property
+    def fallback(self) -> str | None: ...
+
+
+class Router(Protocol):
+    """What the app needs of a router: ``serving._router.Router`` has it, and so has :class:`ChampionRouter`."""
+
+    def route(self, unit_id: str | None) -> Route: ...
+    def record(self, route: Any, *, latency_ms: float, error: bool) -> None: ...  # the route route() gave
+    def scorers(self) -> list[Scorer]: ...
+
+
+@dataclass(frozen=True)
+class ChampionRoute:
+    arm: str
+    scorer: Scorer | None
+    experiment: str | None = None
+    shadows: tuple[Scorer, ...] = ()
+    interleave_with: Scorer | None = None
+    first_exposure: bool = False
+    fallback: str | None = None
+
+
+class ChampionRouter:
+    """Every request to one scorer (the alias's version, loaded once), the arm named after the alias."""
+
+    def __init__(self, scorer: Scorer, *, arm: str = "champion") -> None:
+        self._route = ChampionRoute(arm=arm, scorer=scorer)
+
+    def route(self, unit_id: str | None) -> Route:
+        return self._route
+
+    def record(self, route: Any, *, latency_ms: float, error: bool) -> None:
+        return None
+
+    def scorers(self) -> list[Scorer]:
+        return [] if self._route.scorer is None else [self._route.scorer]
+
+
+# -- the service behind the endpoints -----------------------------------------------------------
+
+class _Service:
+    """What the handlers share: the router, the logs, the keys, the metrics and the settings."""
+
+    def __init__(self, workspace: Workspace, *, model: str, settings: ServeSettings, router: Router | None,
+                 registry: Registry) -> None:
+        self.model = model
+        self.settings = settings
+        self.deployment = settings.deployment or model
+        self.metrics = ServingMetrics()
+        self.keys = ApiKeys.for_workspace(workspace)
+        if settings.auth_required:
+            require_keys(self.keys, settings)
+        self.controls: Controls | None = None
+        if router is None and (settings.deployment is not None or settings.alias == "champion"):
+            # Follows the registry: promotions, rollbacks, deployments and kill switches within a second.
+            live = LiveRouter(registry, settings.deployment or model)
+            self.controls = Controls(live).start()
+            router = live
+        if router is None:  # a pinned alias other than champion: that version, as loaded now
+            router = ChampionRouter(Scorer.load(registry, model, settings.alias), arm=settings.alias)
+        self.router = router
+        self._killed_shown: set[str] = set()
+        spec = _trained_spec(registry, model, router)
+        self.unit_column: str | None = spec.get("unit") or spec.get("entity")
+        serving: dict[str, Any] = spec.get("serving") or {}
+        top = settings.log_top if settings.log_top is not None else serving.get("log_top", DEFAULT_LOG_TOP)
+        self.log_top = int(top)
+        events = EventLog.for_workspace(workspace)
+        self.exposures = ExposureLogger(
+            EventWriter(events, max_rows=settings.log_max_rows, max_interval_s=settings.log_interval_s),
+            max_queue=settings.log_queue, sensitive=spec.get("sensitive") or (), on_drop=self.metrics.count_dropped)
+        self.metrics.watch_queue(lambda: self.exposures.depth)
+        self.feedback = EventWriter(events, max_rows=1_000_000, max_interval_s=3600.0)
+        self.shadows = ShadowRunner(on_skip=lambda: self.metrics.count_dropped("exposures", "shadow_busy", 1))
+
+    def close(self) -> None:
+        if self.controls is not None:
+            self.controls.stop()
+        self.shadows.close()
+        self.exposures.close()
+        self.feedback.close()
+
+    def show_kill_switches(self) -> None:
+        """Set the kill-switch gauge from the router's switches in force (at each scrape)."""
+        killed = getattr(self.router, "killed", None)
+        now = set(killed()) if callable(killed) else set()
+        for target in now | self._killed_shown:
+            self.metrics.set_killed(target, target in now)
+        self._killed_shown |= now
+
+    def limit(self, count: int, field: str) -> None:
+        if count > self.settings.max_rows:
+            raise Problem(413, f"{field}: {count} in one request, more than the server's limit of "
+                                f"{self.settings.max_rows} (LOOPLINE_SERVE_MAX_ROWS). Split the request.", field=field)
+
+    def count_fallback(self, route: Route) -> None:
+        """Count a route that a kill switch diverted (not a designed holdout)."""
+        if route.fallback is not None:
+            self.metrics.fallbacks.labels(reason="kill_switch").inc()
+
+    def shadow_failed(self, shadow: Scorer, exc: BaseException) -> None:
+        name = f"{shadow.name or 'unregistered'}:{shadow.version}"
+        self.metrics.shadow_errors.labels(model=name).inc()
+        log.warning("shadow %s failed: %s", name, exc)
+
+    # -- exposures ------------------------------------------------------------------------------
+
+    def log_scores(self, request_id: str, route: Route, scorer: Scorer | None, *, units: Any, scores: Any,
+                   served: bool, latency_ms: float, rows: int, features: Mapping[str, np.ndarray] | None = None,
+                   item_ids: list[str] | None = None, positions: np.ndarray | None = None,
+                   extra: Mapping[str, Any] | None = None) -> None:
+        columns: dict[str, Any] = {
+            "ts": datetime.now(UTC), "deployment": self.deployment, "request_id": request_id, "unit_id": units,
+            "item_id": item_ids, "arm": route.arm,
+            "model_version": None if scorer is None or scorer.version is None else str(scorer.version),
+            "score": scores, "served": served, "position": positions, "latency_ms": float(latency_ms),
+        }
+        if route.experiment is not None:
+            columns["experiment"] = route.experiment
+        if features is not None and self.settings.log_features:
+            for name, values in features.items():
+                columns[name if name not in columns else f"feature_{name}"] = values
+        if extra:
+            columns.update(extra)
+        self.exposures.submit("exposures", columns, rows)
+
+    def log_assignment(self, route: Route, unit: str) -> None:
+        if route.first_exposure and route.experiment is not None:
+            self.exposures.submit("assignments", {"ts": datetime.now(UTC), "deployment": self.deployment,
+                                                  "experiment": route.experiment, "unit_id": unit,
+                                                  "arm": route.arm}, 1)
+
+
+def _trained_spec(registry: Registry, model: str, router: Router) -> dict[str, Any]:
+    """The spec the served model was trained from (its run's parameters), for ``sensitive``, the unit and
+    ``serving``; empty when unknown."""
+    for scorer in router.scorers():
+        if scorer.name == model and scorer.version is not None:
+            try:
+                run_id = registry.get_version(model, scorer.version).run_id
+                spec = registry.get_run(run_id).params.get("spec")
+            except LooplineError:
+                return {}
+            return spec if isinstance(spec, dict) else {}
+    return {}
+
+
+def _scored(route: Route, svc: _Service, started: float, call: Any) -> Any:
+    """``call()`` with the router told how it went (client input errors do not count as errors)."""
+    try:
+        result = call()
+    except InputError:
+        svc.router.record(route, latency_ms=_ms(started), error=False)
+        raise
+    except Exception:
+        svc.router.record(route, latency_ms=_ms(started), error=True)
+        raise
+    svc.router.record(route, latency_ms=_ms(started), error=False)
+    return result
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _started(request: Request) -> float:
+    value = request.scope.get("state", {}).get("t0")
+    return float(value) if value is not None else time.perf_counter()
+
+
+def _labels(request: Request, scorer: Scorer | None, route: Route) -> None:
+    name = "none" if scorer is None else (scorer.name or "unregistered")
+    version = "" if scorer is None or scorer.version is None else str(scorer.version)
+    request.scope.setdefault("state", {})["labels"] = (name, version, route.arm)
+
+
+def _units(unit_id: str | None, rows: list[Row], column: str | None, request_id: str) -> Any:
+    """The unit of each logged row: the request's, else the row's value of the spec's unit column, else the
+    request id (a request without a unit is its own unit)."""
+    if unit_id is not None:
+        return unit_id
+    if column is not None and any(column in row for row in rows):
+        return [request_id if row.get(column) is None else str(row[column]) for row in rows]
+    return request_id
+
+
+def _item_ids(items: list[Row]) -> list[str]:
+    ids: list[str] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        value = item.get("item_id")
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            raise InputError(f"items[{i}].item_id: every item needs an 'item_id' (a string or an integer), got "
+                             f"{value!r}.", field=f"items[{i}].item_id")
+        text = str(value)
+        if text in seen:
+            raise InputError(f"items[{i}].item_id: {text!r} appears more than once; send each candidate once.",
+                             field=f"items[{i}].item_id")
+        seen.add(text)
+        ids.append(text)
+    return ids
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, router: Router | None = None) -> FastAPI:
+    """The HTTP API serving ``model`` (its ``settings.alias`` version, or whatever ``router`` routes to).
+
+    Loads the model now (a missing model or alias fails here, before any request), and refuses to build
+    an app that requires API keys when none exist. The app's lifespan writes the buffered exposures at
+    shutdown.
+    """
+    registry = Registry(workspace, create=False)
+    svc = _Service(workspace, model=model, settings=settings, router=router, registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        try:
+            yield
+        finally:
+            svc.close()
+
+    app = FastAPI(title=f"loopline: {model}", version=loopline.__version__, lifespan=lifespan,
+                  description="Predictions, rankings and feedback for a model registered with loopline.")
+    app.state.service = svc
+
+    def needs(scope: KeyScope) -> Any:
+        async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+            # async: a hash and a stat, cheaper than a hop to the thread pool
+            if svc.settings.auth_required:
+                svc.keys.verify(None if credentials is None else credentials.credentials, scope=scope)
+
+        return Depends(check)
+
+    predict_scope, admin_scope = [needs("predict")], [needs("admin")]
+
+    @app.post("/v1/predict", response_model=PredictResponse, dependencies=predict_scope, responses=ERRORS)
+    async def predict(body: PredictRequest, request: Request) -> Response:
+        rid, started = request_id(request), _started(request)
+        svc.limit(len(body.rows), "rows")
+        route = svc.router.route(body.unit_id)
+        svc.count_fallback(route)
+        scorer = route.scorer
+        _labels(request, scorer, route)
+        if scorer is None:
+            raise Problem(503, f"no model serves {svc.model!r} for this request (arm {route.arm!r}"
+                               f"{': ' + route.fallback if route.fallback else ''}). /v1/rank answers with the "
+                               "baseline order meanwhile.")
+        checked, scores = _scored(route, svc, started, lambda: _check_and_score(scorer, body.rows))
+        n = len(body.rows)
+        decisions = scorer.decide(scores)
+        extra: dict[str, Any] = {}
+        if scores.ndim == 2:
+            best = np.argmax(scores, axis=1)
+            names = [str(c) for c in (scorer.classes or range(scores.shape[1]))]
+            labels = [names[i] for i in best.tolist()]
+            top = scores[np.arange(n), best]
+            predictions = [{"score": s, "label": lab, "scores": dict(zip(names, row, strict=True))}
+                           for s, lab, row in zip(top.tolist(), labels, scores.tolist(), strict=True)]
+            extra["label"] = labels
+        else:
+            top = scores
+            flags = decisions.tolist() if decisions is not None else [None] * n
+            predictions = [{"score": s, "decision": d} for s, d in zip(scores.tolist(), flags, strict=True)]
+            if decisions is not None:
+                extra["decision"] = decisions
+        units = _units(body.unit_id, body.rows, svc.unit_column, rid)
+        svc.log_scores(rid, route, scorer, units=units, scores=top, served=True, latency_ms=_ms(started), rows=n,
+                       features=checked, extra=extra)
+        svc.log_assignment(route, body.unit_id or rid)
+        _shadow(svc, rid, route, body.rows, units, None)
+        return JSONResponse({"request_id": rid, "model": scorer.name, "model_version": scorer.version,
+                             "arm": route.arm, "experiment": route.experiment, "predictions": predictions})
+
+    @app.post("/v1/rank", response_model=RankResponse, dependencies=predict_scope, responses=ERRORS)
+    async def rank(body: RankRequest, request: Request) -> Response:
+        rid, started = request_id(request), _started(request)
+        svc.limit(len(body.items), "items")
+        ids = _item_ids(body.items)
+        rows = body.items if not body.context else [{**body.context, **item} for item in body.items]
+        route = svc.router.route(body.unit_id)
+        svc.count_fallback(route)
+        scorer = route.scorer
+        _labels(request, scorer, route)
+        if scorer is None:  # the baseline order: the items as sent
+            ranked = _Ranked(None, np.arange(len(ids)), [None] * len(ids), None, None)
+        else:
+            ranked = _scored(route, svc, started, lambda: _rank(rid, scorer, route.interleave_with, rows))
+        pairs = zip(ranked.order.tolist(), ranked.scores, strict=True)
+        items: list[dict[str, Any]] = [{"item_id": ids[i], "score": s, "position": p} for p, (i, s) in enumerate(pairs)]
+        if ranked.teams is not None:
+            for item, team in zip(items, ranked.teams, strict=True):
+                item["team"] = team
+        k = min(len(ids), svc.log_top)
+        unit = body.unit_id or rid
+        top = ranked.order[:k]
+        extra = None if ranked.teams is None else {"team": ranked.teams[:k], "model_version": ranked.versions[:k]
+                                                   if ranked.versions is not None else None}
+        svc.log_scores(rid, route, scorer, units=unit, scores=ranked.scores[:k], served=True,
+                       latency_ms=_ms(started), rows=k, item_ids=[ids[i] for i in top.tolist()],
+                       features=None if ranked.checked is None else {n: v[top] for n, v in ranked.checked.items()},
+                       positions=np.arange(k, dtype=np.int32), extra=extra)
+        svc.log_assignment(route, unit)
+        _shadow(svc, rid, route, rows, unit, ids)
+        return JSONResponse({"request_id": rid, "model": None if scorer is None else scorer.name,
+                             "model_version": None if scorer is None else scorer.version, "arm": route.arm,
+                             "experiment": route.experiment, "fallback": route.fallback, "items": items})
+
+    @app.post("/v1/feedback", response_model=FeedbackResponse, dependencies=predict_scope, responses=ERRORS)
+    def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
+        """Store outcome events; the answer comes only after they are durably written (fsynced) to the log.
+
+        If the write fails the answer is 503 and the events should be sent again; a retry after such a
+        failure may store an event twice (at-least-once)."""
+        rid = request_id(request)
+        svc.limit(len(body.events), "events")
+        now = datetime.now(UTC)
+        events = body.events
+        table = pa.table({
+            "ts": pa.array([e.ts or now for e in events], pa.timestamp("us", tz="UTC")),
+            "deployment": pa.array([svc.deployment] * len(events), pa.string()),
+            "request_id": pa.array([e.request_id for e in events], pa.string()),
+            "unit_id": pa.array([e.unit_id for e in events], pa.string()),
+            "item_id": pa.array([e.item_id for e in events], pa.string()),
+            "event": pa.array([e.event for e in events], pa.string()),
+            "value": pa.array([e.value for e in events], pa.float64()),
+            "received_request_id": pa.array([rid] * len(events), pa.string()),
+        })
+        try:
+            svc.feedback.append("feedback", table)
+            svc.feedback.flush()
+        except EventLogError as exc:
+            log.error("feedback not stored (request %s): %s", rid, exc)
+            raise Problem(503, f"the feedback could not be stored ({exc}); nothing was acknowledged. Send the "
+                                "events again.") from None
+        return FeedbackResponse(request_id=rid, stored=len(events))
+
+    @app.post("/v1/explain", response_model=ExplainResponse, dependencies=predict_scope, responses=ERRORS)
+    def explain(body: ExplainRequest, request: Request) -> Response:
+        rid, started = request_id(request), _started(request)
+        svc.limit(len(body.rows), "rows")
+        route = svc.router.route(body.unit_id)
+        scorer = route.scorer
+        _labels(request, scorer, route)
+        if scorer is None:
+            raise Problem(503, f"no model serves {svc.model!r} for this request (arm {route.arm!r}).")
+        found = _scored(route, svc, started, lambda: scorer.explain(body.rows))
+        if found is None:
+            raise Problem(400, f"{scorer.family} models give no explanations; /v1/explain needs a linear or "
+                                "LightGBM model.")
+        names = list(found.features)
+        contributions = np.asarray(found.contributions).tolist()
+        base = np.asarray(found.base, dtype=np.float64)
+        bases = base.tolist() if base.ndim and len(base) == len(contributions) else [base.tolist()] * len(contributions)
+        out = [{"base": b, "contributions": dict(zip(names, row, strict=True))}
+               for b, row in zip(bases, contributions, strict=True)]
+        return JSONResponse({"request_id": rid, "model": scorer.name, "model_version": scorer.version,
+                             "arm": route.arm, "features": names, "explanations": out})
+
+    @app.get("/v1/models", response_model=list[ModelInfo], dependencies=predict_scope, responses=ERRORS)
+    async def models() -> list[ModelInfo]:
+        return [ModelInfo(name=s.name, version=s.version, task=s.task, family=s.family, backend=s.backend,
+                          features=list(s.features), threshold=s.threshold,
+                          classes=None if s.classes is None else list(s.classes)) for s in svc.router.scorers()]
+
+    @app.get("/v1/metrics", dependencies=admin_scope, responses=ERRORS,
+             response_class=Response)
+    async def metrics() -> Response:
+        svc.show_kill_switches()
+        return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
+
+    add_admin_routes(app, registry, admin_scope)
+
+    @app.get("/v1/health")
+    async def health() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/v1/ready", responses={503: {"model": ErrorBody}})
+    async def ready() -> Response:
+        loaded = svc.router.scorers()
+        if not loaded or not svc.exposures.alive:
+            why = "no model is loaded" if not loaded else "the exposure logger is not running"
+            return JSONResponse({"error": f"not ready: {why}.", "field": None}, status_code=503)
+        return JSONResponse({"ready": True, "models": [{"name": s.name, "version": s.version} for s in loaded]})
+
+    handle_errors(app)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, metrics=svc.metrics)
+    return app
+
+
+def _check_and_score(scorer: Scorer, rows: list[Row]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The checked columns (logged with the exposures) and the scores, checking the rows once."""
+    checked = scorer.check(rows)
+    return checked, np.asarray(scorer.score_checked(checked, len(rows)), dtype=np.float64)
+
+
+def _rankable(scorer: Scorer, scores: np.ndarray) -> None:
+    if scores.ndim != 1:
+        raise Problem(400, f"model {scorer.name!r} is {scorer.task}: it gives class probabilities, not one score "
+                           "per item, so it cannot rank. Rank with a binary, regression or ranking model, or use "
+                           "/v1/predict.")
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    checked: Mapping[str, np.ndarray] | None  # the served scorer's checked columns (team A's when interleaved)
+    order: np.ndarray                         # item indices, best first
+    scores: list[float | None]                # the score of each item shown, in that order
+    teams: list[str] | None                   # "A"/"B" per item when interleaved
+    versions: list[str | None] | None         # the model version behind each item when interleaved
+
+
+def _rank(request_id: str, scorer: Scorer, other: Scorer | None, rows: list[Row]) -> _Ranked:
+    """Order the items by ``scorer``, or team-draft interleave ``scorer`` (A) with ``other`` (B), the coin flips
+    seeded by the request id."""
+    checked, scores = _check_and_score(scorer, rows)
+    _rankable(scorer, scores)
+    order = np.argsort(-scores, kind="stable")
+    if other is None:
+        return _Ranked(checked, order, scores[order].tolist(), None, None)
+    _, other_scores = _check_and_score(other, rows)
+    _rankable(other, other_scores)
+    rng = np.random.default_rng(int(request_id[:16], 16))
+    merged, teams = team_draft(order.tolist(), np.argsort(-other_scores, kind="stable").tolist(), rng)
+    shown = [float(scores[i] if t == "A" else other_scores[i]) for i, t in zip(merged, teams, strict=True)]
+    versions = [_version(scorer if t == "A" else other) for t in teams]
+    return _Ranked(checked, np.asarray(merged, dtype=np.int64), list(shown), list(teams), versions)
+
+
+def _version(scorer: Scorer) -> str | None:
+    return None if scorer.version is None else str(scorer.version)
+
+
+def _shadow(svc: _Service, request_id: str, route: Route, rows: list[Row], units: Any,
+            item_ids: list[str] | None) -> None:
+    """Score ``rows`` with each shadow on the shadow thread, and log what it would have served with
+    ``served=false`` (for a ranking, its own top ``log_top`` with positions)."""
+    for shadow in route.shadows:
+        def job(shadow: Scorer = shadow) -> None:
+            try:
+                started = time.perf_counter()
+                checked, scores = _check_and_score(shadow, rows)
+                if item_ids is None:
+                    top = scores.max(axis=1) if scores.ndim == 2 else scores
+                    svc.log_scores(request_id, route, shadow, units=units, scores=top, served=False,
+                                   latency_ms=_ms(started), rows=len(rows), features=checked)
+                    return
+                _rankable(shadow, scores)
+                k = min(len(item_ids), svc.log_top)
+                order = np.argsort(-scores, kind="stable")[:k]
+                svc.log_scores(request_id, route, shadow, units=units, scores=scores[order], served=False,
+                               latency_ms=_ms(started), rows=k, features={n: v[order] for n, v in checked.items()},
+                               item_ids=[item_ids[i] for i in order.tolist()],
+                               positions=np.arange(k, dtype=np.int32))
+            except Exception as exc:  # a shadow never fails a request; counted in loopline_shadow_errors_total
+                svc.shadow_failed(shadow, exc)
+
+        svc.shadows.submit(job)
