@@ -14,7 +14,8 @@ variable                         meaning (default)
 ``LOOPLINE_SERVE_HOST``          the address to bind (``127.0.0.1``)
 ``LOOPLINE_SERVE_PORT``          the port (8000)
 ``LOOPLINE_SERVE_WORKERS``       worker processes (1)
-``LOOPLINE_SERVE_DEPLOYMENT``    the ``deployment`` written in event records (the model's name)
+``LOOPLINE_SERVE_DEPLOYMENT``    a deployment stored with ``loopline deploy`` to route by (and the name written in
+                                event records); unset: the model's champion, under the model's name
 ``LOOPLINE_SERVE_REQUIRE_AUTH``  ``true``/``false``; unset: required unless the host is loopback
 ``LOOPLINE_SERVE_MAX_BODY_BYTES``  the largest request body accepted, else 413 (4,000,000)
 ``LOOPLINE_SERVE_MAX_ROWS``      the most rows, items or events in one request, else 413 (1,000)
