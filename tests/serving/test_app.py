@@ -536,3 +536,13 @@ def test_no_body_makes_the_server_fail(app_client: TestClient, endpoint: str, bo
 def app_client(served_ws: Workspace) -> Iterator[TestClient]:
     with running(served_ws) as client:
         yield client
+
+
+def test_the_api_docs_load_swagger_ui_from_the_server_not_a_cdn(served_ws: Workspace) -> None:
+    with running(served_ws) as client:
+        page = client.get("/docs")
+        scripts = re.findall(r'<script src="([^"]+)"', page.text) + re.findall(r'href="([^"]+\.css)"', page.text)
+        assets = [client.get(src) for src in scripts]
+    assert page.status_code == 200 and scripts
+    assert all(src.startswith("/") for src in scripts), scripts  # same origin: works with no internet
+    assert all(a.status_code == 200 and len(a.content) > 1000 for a in assets)

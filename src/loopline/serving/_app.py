@@ -43,6 +43,7 @@ import pyarrow as pa
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 import loopline
 from loopline._errors import EventLogError, InputError, LooplineError
@@ -321,8 +322,9 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
         finally:
             svc.close()
 
-    app = FastAPI(title=f"loopline: {model}", version=loopline.__version__, lifespan=lifespan,
-                  description="Predictions, rankings and feedback for a model registered with loopline.")
+    # The API docs (/docs) load Swagger UI from the installed package, not a CDN: servers may be offline.
+    app = FastAPIOffline(title=f"loopline: {model}", version=loopline.__version__, lifespan=lifespan, redoc_url=None,
+                         description="Predictions, rankings and feedback for a model registered with loopline.")
     app.state.service = svc
 
     def needs(scope: KeyScope) -> Any:
