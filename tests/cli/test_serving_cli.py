@@ -132,3 +132,20 @@ def test_serve_answers_over_http_until_stopped(served_ws: Workspace, tmp_path: P
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+
+
+def test_materialize_writes_the_snapshot_servers_read(tmp_path: Path) -> None:
+    from tests.serving.test_online import project, random_usage
+
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(yaml.safe_dump(project(tmp_path, random_usage(seed=3)).model_dump(mode="json")), encoding="utf-8")
+    ws = Workspace.open(tmp_path / "ws", env={})
+    result = runner.invoke(app, ["materialize", "--spec", str(spec), "-w", str(ws.root), "--as-of",
+                                 "2030-01-01T00:00:00+00:00", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["store"] == "snapshot" and body["as_of"].startswith("2030-01-01")
+    assert body["tables"]["usage"] == random_usage(seed=3)["user"].nunique()
+    assert (ws.root / "online").is_dir()
+    bad = runner.invoke(app, ["materialize", "--spec", str(spec), "-w", str(ws.root), "--store", "memcached"])
+    assert bad.exit_code == 2 and "--store must be snapshot or redis" in bad.output

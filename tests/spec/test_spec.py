@@ -156,3 +156,54 @@ def test_the_specs_name_follows_the_one_name_rule_with_a_readable_message() -> N
     assert str(caught.value) == (
         "loopline.yaml, name: the spec's name '../evil' is not usable: expected 1-100 letters, digits, '_', '.' or "
         "'-', starting with a letter or digit (e.g. 'churn'), so that it is safe as a folder name. Rename it.")
+
+
+# -- serving: the funnel, the latency budget and the candidates limit ----------------------------------------
+
+def test_serving_defaults_and_a_first_stage_survive_the_round_trip_through_the_trained_spec() -> None:
+    plain = ProblemSpec.from_dict(_base()).serving
+    assert (plain.latency_budget_ms, plain.candidates, plain.first_stage, plain.first_stage_k, plain.log_top) == (
+        100.0, 500, None, 100, 50)
+    spec = ProblemSpec.from_dict(_base(serving={"first_stage": {"model": "feed-cheap"}, "first_stage_k": 40,
+                                                "candidates": 300, "latency_budget_ms": 25, "log_top": 10}))
+    first = spec.serving.first_stage
+    assert first is not None and (first.model, first.version) == ("feed-cheap", "champion")
+    # Serving reads the spec kept with the training run (model_dump): it must validate again unchanged.
+    for dumped in (spec.model_dump(mode="json"), ProblemSpec.from_dict(_base()).model_dump(mode="json")):
+        assert ProblemSpec.from_dict(dumped).model_dump(mode="json") == dumped
+    pinned = ProblemSpec.from_dict(_base(serving={"first_stage": {"model": "feed-cheap", "version": 3}}))
+    assert pinned.serving.first_stage is not None and pinned.serving.first_stage.version == 3
+
+
+@pytest.mark.parametrize(("serving", "expected"), [
+    ({"first_stage": {"rule": "ln(1 + followers)"}},
+     "loopline.yaml, serving.first_stage: a rule cannot be the first stage: it runs DuckDB on every request (about "
+     "17 ms for 500 candidates), more than the ranker it should save. Train a cheap model (e.g. with models: "
+     "{candidates: [linear]}) under its own name and give first_stage: {model: NAME, version: champion}."),
+    ({"first_stage_k": 20},
+     "loopline.yaml, serving: first_stage_k (20) is how many candidates the first stage keeps, but no first_stage is "
+     "given. Add first_stage: {model: NAME, version: champion}, or remove first_stage_k."),
+    ({"first_stage": {"model": "cheap"}, "candidates": 100},
+     "loopline.yaml, serving: first_stage_k (100) must be below candidates (100), or the first stage never cuts a "
+     "request. Lower first_stage_k or raise candidates."),
+    ({"first_stage": "cheap"},
+     "loopline.yaml, serving.first_stage: expected a mapping like {model: feed-cheap, version: champion} naming a "
+     "registered model, got 'cheap'."),
+    ({"first_stage": {"model": "cheap", "version": 0}},
+     "loopline.yaml, serving.first_stage.version: a version number starts at 1, got 0. Give a number from 'loopline "
+     "models' or an alias such as champion."),
+    ({"first_stage": {"model": "cheap", "version": True}},
+     "loopline.yaml, serving.first_stage.version: expected a version number or an alias such as champion, got True."),
+    ({"first_stage": {"model": "../cheap"}},
+     "loopline.yaml, serving.first_stage.model: the first stage's model name '../cheap' is not usable: expected 1-100 "
+     "letters, digits, '_', '.' or '-', starting with a letter or digit (e.g. 'feed-cheap'), so that it is safe as a "
+     "folder name. Rename it."),
+    ({"first_stage": {"model": "cheap", "verison": 2}},
+     "loopline.yaml, serving.first_stage.verison: unknown key 'verison'; did you mean 'version'?"),
+    ({"latency_budget_ms": 0}, "loopline.yaml, serving.latency_budget_ms: Input should be greater than 0, got 0."),
+    ({"log_top": -1}, "loopline.yaml, serving.log_top: Input should be greater than or equal to 0, got -1."),
+    ({"first_stag": {"model": "cheap"}},
+     "loopline.yaml, serving.first_stag: unknown key 'first_stag'; did you mean 'first_stage'?"),
+])
+def test_serving_block_errors_name_the_key_and_the_fix(serving: dict[str, Any], expected: str) -> None:
+    assert _error(_base(serving=serving)) == expected

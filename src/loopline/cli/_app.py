@@ -301,6 +301,7 @@ app.command()(_serving.predict)
 app.command()(_serving.serve)
 app.command()(_serving.deploy)
 app.command()(_serving.kill)
+app.command()(_serving.materialize)
 app.add_typer(_serving.keys_app, name="keys")
 
 

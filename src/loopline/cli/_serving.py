@@ -189,3 +189,28 @@ def keys_revoke(
             print_json({"id": key.key_id, "name": key.name, "revoked_at": key.revoked_at})
             return
         out.print(f"key {key.name} ({key.key_id}) revoked")
+
+
+def materialize(
+    spec: Annotated[Path, typer.Option("--spec", "-s", help="The spec whose feature_tables are served.")] = Path(
+        "loopline.yaml"),
+    store: Annotated[str, typer.Option(help="snapshot (workspace files) or redis (LOOPLINE_REDIS_URL).")] = "snapshot",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO instant of the values (default: now).")] = None,
+    workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
+) -> None:
+    """Write the latest feature values per entity for online lookups (requests may then carry ids only)."""
+    from loopline import ServingError
+    from loopline.serving import materialize as write
+    from loopline.spec import ProblemSpec
+
+    with handled(as_json=as_json, debug=debug):
+        if store not in ("snapshot", "redis"):
+            raise ServingError(f"--store must be snapshot or redis, got {store!r}.")
+        snapshot = write(ProblemSpec.load(spec), _existing(workspace), as_of=as_of,
+                         store="redis" if store == "redis" else "snapshot")
+        tables = {table.name: len(snapshot.arrays(table.name)[1]) for table in snapshot.tables}
+        if as_json:
+            print_json({"as_of": snapshot.as_of.isoformat(), "store": store, "tables": tables})
+            return
+        out.print(f"materialised {', '.join(f'{n} ({r:,} keys)' for n, r in tables.items()) or 'nothing'} as of "
+                  f"{snapshot.as_of} into the {store} store")

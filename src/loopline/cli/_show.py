@@ -9,7 +9,7 @@ from rich.table import Table
 
 from loopline.cli._console import fmt, out
 from loopline.data import Prepared
-from loopline.loop import TRUTH, TRUTH_BLIND, DemoOutcome, TrainingOutcome
+from loopline.loop import TRUTH, TRUTH_BLIND, DemoOutcome, ServedDemo, TrainingOutcome
 from loopline.registry import AliasChange, ModelVersion
 from loopline.spec import describe_direction
 
@@ -86,6 +86,7 @@ def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
         "truth": {k: v.value for k, v in truth.items()},
         "truth_position_blind": {k: v.value for k, v in blind.items()},
         "experiment": None if outcome.experiment is None else experiment_json(outcome.experiment),
+        "served": None if outcome.served is None else served_json(outcome.served),
     })
     return data
 
@@ -105,6 +106,8 @@ def show_demo(outcome: DemoOutcome) -> None:
     out.print(f"spec: {outcome.spec_path}")
     if outcome.experiment is not None:
         show_experiment_demo(outcome.experiment)
+    if outcome.served is not None:
+        show_served_demo(outcome.served)
 
 
 def experiment_json(demo: Any) -> dict[str, Any]:
@@ -133,6 +136,38 @@ def show_experiment_demo(demo: Any) -> None:
     ilv = demo.interleaving
     out.print(f"interleaving of the same two rankers: {ilv.wins_a:,} sessions prefer A (champion), {ilv.wins_b:,} "
               f"prefer B (challenger), p = {ilv.p_value:.3g}; preferred: {ilv.preferred or 'neither'}")
+
+
+def served_json(served: ServedDemo) -> dict[str, Any]:
+    o = served.outcome
+    return {"name": o.analysis.experiment, "deployment": served.deployment, "versions": served.versions,
+            "shadow": served.shadow, "events": str(served.events_root), "spec": str(served.spec_path),
+            "decision": o.decision.to_dict(), "effects": [e.to_dict() for e in o.analysis.effects],
+            "valid": o.analysis.validity.valid, "true_effect": served.truth, "units": served.units,
+            "requests": served.requests, "feedback_events": served.feedback_events,
+            "feedback_requests": served.feedback_requests,
+            "latency_ms": {"p50": served.latency_p50_ms, "p99": served.latency_p99_ms},
+            "seconds": served.seconds, "report": str(o.report.html)}
+
+
+def show_served_demo(served: ServedDemo) -> None:
+    o = served.outcome
+    versions = ", ".join(f"{arm} v{v}" for arm, v in served.versions.items())
+    out.print("")
+    out.print(f"[bold]served A/B test[/] {o.analysis.experiment} through a real server on 127.0.0.1 (deployment "
+              f"{served.deployment}: {versions}, shadow v{served.shadow}):")
+    out.print(f"{served.requests:,} /v1/rank requests from {served.units:,} users, {served.feedback_events:,} clicks "
+              f"and likes in {served.feedback_requests:,} /v1/feedback requests; latency seen by the client "
+              f"p50 {served.latency_p50_ms:.1f} ms, p99 {served.latency_p99_ms:.1f} ms ({served.seconds:.0f} s in all)")
+    primary = o.analysis.spec.primary
+    for e in o.analysis.effects:
+        if e.metric != primary or e.effect.relative is None:
+            continue
+        true = served.truth.get("effects", {}).get(e.arm, {}).get("ctr_relative")
+        shown = "n/a" if true is None else f"{true:+.2%}"
+        out.print(f"{primary} of {e.arm} from the served log: estimated {e.effect.relative:+.2%}; the simulator's true "
+                  f"effect on the replayed sessions {shown}")
+    out.print(f"decision: {o.decision.recommendation}; report: {o.report.html}")
 
 
 def version_json(v: ModelVersion) -> dict[str, Any]:

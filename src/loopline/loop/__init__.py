@@ -1,4 +1,5 @@
-"""The loop: the only package that wires several stages together (offline training, experiments, the demo)."""
+"""The loop: the only package that wires several stages together (offline training, experiments, the demo,
+the demo's experiment served through a real server)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from loopline.loop._experiment import (
     run_experiment_demo,
 )
 from loopline.loop._lineage import VersionEvaluation
+from loopline.loop._serve_demo import ServedDemo, run_served_demo
 from loopline.loop._train import (
     ModelSummary,
     TrainingOutcome,
@@ -30,6 +32,7 @@ __all__ = [
     "ExperimentDemo",
     "ExperimentOutcome",
     "ModelSummary",
+    "ServedDemo",
     "TrainingOutcome",
     "VersionEvaluation",
     "analyze_experiment",
@@ -42,5 +45,6 @@ __all__ = [
     "require_demo_workspace",
     "run_demo",
     "run_experiment_demo",
+    "run_served_demo",
     "train",
 ]

@@ -11,6 +11,8 @@
 - :class:`DeploymentSpec` / :func:`deploy`: arms with weights (A/B), shadows, a canary with automatic
   rollback, a holdout and interleaving, stored in the registry with history; :class:`Router` assigns units
   with ``events.assign`` and :class:`Controls` follows promotions and kill switches within a second.
+- :func:`materialize` / :class:`Snapshot` / :class:`RedisStore`: the latest feature values per entity from
+  the spec's feature tables (the training join's own rules), so requests may carry entity ids only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from loopline.serving._columns import columns_from_rows
 from loopline.serving._control import Controls
 from loopline.serving._deployment import DeploymentSpec, deploy
 from loopline.serving._exposures import ExposureLogger
+from loopline.serving._online import Snapshot, fill_columns, fill_rows, materialize
+from loopline.serving._online_redis import RedisStore
 from loopline.serving._router import Route, Router
 from loopline.serving._scorer import Scorer
 from loopline.serving._server import ServeSettings, serve
@@ -34,13 +38,18 @@ __all__ = [
     "Controls",
     "DeploymentSpec",
     "ExposureLogger",
+    "RedisStore",
     "Route",
     "Router",
     "Scorer",
     "ServeSettings",
+    "Snapshot",
     "columns_from_rows",
     "create_app",
     "deploy",
+    "fill_columns",
+    "fill_rows",
+    "materialize",
     "predict_table",
     "serve",
 ]

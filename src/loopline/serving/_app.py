@@ -24,6 +24,13 @@ logged as an exposure (:mod:`loopline.serving._exposures`); shadows are scored o
 thread after the answer is built, never delaying it. Without a ``unit_id`` a request is its own unit
 (its exposures carry the request id, or each row's value of the spec's unit/entity column).
 
+Online features (:mod:`loopline.serving._online`): a row of ``/predict`` or ``/explain``, or an item of
+``/rank`` (after ``context`` is merged in), that lacks the columns of one of the spec's feature tables but
+carries that table's key (e.g. only ``customer_id``) gets them from the online store loaded at start-up
+(``ServeSettings.online``: the snapshot of ``loopline materialize`` by default when one exists, or Redis),
+the latest value per key with the table's ``max_age`` applied at the request's time, missing (imputed as in
+training) for an unknown key. A value sent inline, even null, wins over the stored one.
+
 Until deployments exist, :class:`ChampionRouter` routes every request to one alias (``champion``) of
 one model; ``create_app(..., router=...)`` takes any object with the same three methods.
 """
@@ -54,6 +61,7 @@ from loopline.serving._auth import ApiKeys
 from loopline.serving._auth import Scope as KeyScope
 from loopline.serving._control import Controls
 from loopline.serving._exposures import ExposureLogger, ShadowRunner
+from loopline.serving._funnel import Funneled, load_funnel, spread
 from loopline.serving._http import (
     ERRORS,
     Edge,
@@ -73,6 +81,7 @@ from loopline.serving._http import (
     request_id,
 )
 from loopline.serving._metrics import CONTENT_TYPE, ServingMetrics
+from loopline.serving._online import OnlineStore, fill_rows, open_store
 from loopline.serving._router import Router as LiveRouter
 from loopline.serving._scorer import Scorer
 from loopline.serving._server import DEFAULT_LOG_TOP, ServeSettings, require_keys
@@ -164,9 +173,18 @@ class _Service:
         self._killed_shown: set[str] = set()
         spec = _trained_spec(registry, model, router)
         self.unit_column: str | None = spec.get("unit") or spec.get("entity")
+        try:
+            self.online: OnlineStore | None = open_store(workspace, str(spec.get("name") or model), settings.online)
+        except Exception:
+            if self.controls is not None:
+                self.controls.stop()
+            raise
         serving: dict[str, Any] = spec.get("serving") or {}
         top = settings.log_top if settings.log_top is not None else serving.get("log_top", DEFAULT_LOG_TOP)
         self.log_top = int(top)
+        # serving.first_stage, first_stage_k, candidates and latency_budget_ms (see serving._funnel)
+        self.funnel = load_funnel(registry, serving, on_fallback=lambda why: self.metrics.fallbacks.labels(
+            reason=why).inc())
         events = EventLog.for_workspace(workspace)
         self.exposures = ExposureLogger(
             EventWriter(events, max_rows=settings.log_max_rows, max_interval_s=settings.log_interval_s),
@@ -179,6 +197,10 @@ class _Service:
         if self.controls is not None:
             self.controls.stop()
         self.shadows.close()
+        close_online = getattr(self.online, "close", None)
+        if callable(close_online):
+            close_online()
+        self.funnel.close()
         self.exposures.close()
         self.feedback.close()
 
@@ -195,6 +217,10 @@ class _Service:
             raise Problem(413, f"{field}: {count} in one request, more than the server's limit of "
                                 f"{self.settings.max_rows} (LOOPLINE_SERVE_MAX_ROWS). Split the request.", field=field)
 
+    def fill(self, rows: list[Row]) -> list[Row]:
+        """``rows`` with the feature-table columns they lack filled from the online store (by their keys)."""
+        return rows if self.online is None else fill_rows(self.online, rows, at=datetime.now(UTC))
+
     def count_fallback(self, route: Route) -> None:
         """Count a route that a kill switch diverted (not a designed holdout)."""
         if route.fallback is not None:
@@ -210,9 +236,11 @@ class _Service:
     def log_scores(self, request_id: str, route: Route, scorer: Scorer | None, *, units: Any, scores: Any,
                    served: bool, latency_ms: float, rows: int, features: Mapping[str, np.ndarray] | None = None,
                    item_ids: list[str] | None = None, positions: np.ndarray | None = None,
-                   extra: Mapping[str, Any] | None = None) -> None:
+                   extra: Mapping[str, Any] | None = None) -> datetime:
+        """Queue the exposures of one scoring; returns their ``ts`` (a first exposure's assignment carries it)."""
+        ts = datetime.now(UTC)
         columns: dict[str, Any] = {
-            "ts": datetime.now(UTC), "deployment": self.deployment, "request_id": request_id, "unit_id": units,
+            "ts": ts, "deployment": self.deployment, "request_id": request_id, "unit_id": units,
             "item_id": item_ids, "arm": route.arm,
             "model_version": None if scorer is None or scorer.version is None else str(scorer.version),
             "score": scores, "served": served, "position": positions, "latency_ms": float(latency_ms),
@@ -225,10 +253,12 @@ class _Service:
         if extra:
             columns.update(extra)
         self.exposures.submit("exposures", columns, rows)
+        return ts
 
-    def log_assignment(self, route: Route, unit: str) -> None:
+    def log_assignment(self, route: Route, unit: str, ts: datetime) -> None:
+        """The unit's assignment, at ``ts``: its first exposure's time (analysis counts exposures from there)."""
         if route.first_exposure and route.experiment is not None:
-            self.exposures.submit("assignments", {"ts": datetime.now(UTC), "deployment": self.deployment,
+            self.exposures.submit("assignments", {"ts": ts, "deployment": self.deployment,
                                                   "experiment": route.experiment, "unit_id": unit,
                                                   "arm": route.arm}, 1)
 
@@ -349,7 +379,8 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
             raise Problem(503, f"no model serves {svc.model!r} for this request (arm {route.arm!r}"
                                f"{': ' + route.fallback if route.fallback else ''}). /v1/rank answers with the "
                                "baseline order meanwhile.")
-        checked, scores = _scored(route, svc, started, lambda: _check_and_score(scorer, body.rows))
+        rows = svc.fill(body.rows)
+        checked, scores = _scored(route, svc, started, lambda: _check_and_score(scorer, rows))
         n = len(body.rows)
         decisions = scorer.decide(scores)
         extra: dict[str, Any] = {}
@@ -368,10 +399,10 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
             if decisions is not None:
                 extra["decision"] = decisions
         units = _units(body.unit_id, body.rows, svc.unit_column, rid)
-        svc.log_scores(rid, route, scorer, units=units, scores=top, served=True, latency_ms=_ms(started), rows=n,
-                       features=checked, extra=extra)
-        svc.log_assignment(route, body.unit_id or rid)
-        _shadow(svc, rid, route, body.rows, units, None)
+        ts = svc.log_scores(rid, route, scorer, units=units, scores=top, served=True, latency_ms=_ms(started),
+                            rows=n, features=checked, extra=extra)
+        svc.log_assignment(route, body.unit_id or rid, ts)
+        _shadow(svc, rid, route, rows, units, None)
         return JSONResponse({"request_id": rid, "model": scorer.name, "model_version": scorer.version,
                              "arm": route.arm, "experiment": route.experiment, "predictions": predictions})
 
@@ -379,16 +410,24 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
     async def rank(body: RankRequest, request: Request) -> Response:
         rid, started = request_id(request), _started(request)
         svc.limit(len(body.items), "items")
+        svc.funnel.limit(len(body.items))
         ids = _item_ids(body.items)
-        rows = body.items if not body.context else [{**body.context, **item} for item in body.items]
+        rows = svc.fill(body.items if not body.context else [{**body.context, **item} for item in body.items])
         route = svc.router.route(body.unit_id)
         svc.count_fallback(route)
         scorer = route.scorer
         _labels(request, scorer, route)
+        fallback, shortlist = route.fallback, np.arange(len(ids))
         if scorer is None:  # the baseline order: the items as sent
             ranked = _Ranked(None, np.arange(len(ids)), [None] * len(ids), None, None)
-        else:
-            ranked = _scored(route, svc, started, lambda: _rank(rid, scorer, route.interleave_with, rows))
+        else:  # the funnel: the first stage's best K ranked within the latency budget, else its order
+            other = route.interleave_with
+            funneled = await svc.funnel.rank(
+                rows, lambda given: _scored(route, svc, started, lambda: _rank(rid, scorer, other, given)),
+                started=started, key=(scorer.name, scorer.version, None if other is None else (other.name,
+                                                                                                 other.version)))
+            ranked, shortlist = _widen(funneled, len(ids)), funneled.shortlist
+            fallback = "; ".join(why for why in (route.fallback, funneled.fallback) if why) or None
         pairs = zip(ranked.order.tolist(), ranked.scores, strict=True)
         items: list[dict[str, Any]] = [{"item_id": ids[i], "score": s, "position": p} for p, (i, s) in enumerate(pairs)]
         if ranked.teams is not None:
@@ -397,17 +436,19 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
         k = min(len(ids), svc.log_top)
         unit = body.unit_id or rid
         top = ranked.order[:k]
-        extra = None if ranked.teams is None else {"team": ranked.teams[:k], "model_version": ranked.versions[:k]
-                                                   if ranked.versions is not None else None}
-        svc.log_scores(rid, route, scorer, units=unit, scores=ranked.scores[:k], served=True,
+        extra: dict[str, Any] | None = None if ranked.teams is None else {
+            "team": ranked.teams[:k], "model_version": ranked.versions[:k] if ranked.versions is not None else None}
+        if fallback != route.fallback:
+            extra = {**(extra or {}), "fallback": fallback}
+        ts = svc.log_scores(rid, route, scorer, units=unit, scores=ranked.scores[:k], served=True,
                        latency_ms=_ms(started), rows=k, item_ids=[ids[i] for i in top.tolist()],
                        features=None if ranked.checked is None else {n: v[top] for n, v in ranked.checked.items()},
                        positions=np.arange(k, dtype=np.int32), extra=extra)
-        svc.log_assignment(route, unit)
-        _shadow(svc, rid, route, rows, unit, ids)
+        svc.log_assignment(route, unit, ts)
+        _shadow(svc, rid, route, [rows[i] for i in shortlist.tolist()], unit, [ids[i] for i in shortlist.tolist()])
         return JSONResponse({"request_id": rid, "model": None if scorer is None else scorer.name,
                              "model_version": None if scorer is None else scorer.version, "arm": route.arm,
-                             "experiment": route.experiment, "fallback": route.fallback, "items": items})
+                             "experiment": route.experiment, "fallback": fallback, "items": items})
 
     @app.post("/v1/feedback", response_model=FeedbackResponse, dependencies=predict_scope, responses=ERRORS)
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
@@ -447,7 +488,7 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
         _labels(request, scorer, route)
         if scorer is None:
             raise Problem(503, f"no model serves {svc.model!r} for this request (arm {route.arm!r}).")
-        found = _scored(route, svc, started, lambda: scorer.explain(body.rows))
+        found = _scored(route, svc, started, lambda: scorer.explain(svc.fill(body.rows)))
         if found is None:
             raise Problem(400, f"{scorer.family} models give no explanations; /v1/explain needs a linear or "
                                 "LightGBM model.")
@@ -509,7 +550,7 @@ class _Ranked:
     checked: Mapping[str, np.ndarray] | None  # the served scorer's checked columns (team A's when interleaved)
     order: np.ndarray                         # item indices, best first
     scores: list[float | None]                # the score of each item shown, in that order
-    teams: list[str] | None                   # "A"/"B" per item when interleaved
+    teams: list[str | None] | None            # "A"/"B" per item when interleaved (None below the ranked K)
     versions: list[str | None] | None         # the model version behind each item when interleaved
 
 
@@ -528,6 +569,19 @@ def _rank(request_id: str, scorer: Scorer, other: Scorer | None, rows: list[Row]
     shown = [float(scores[i] if t == "A" else other_scores[i]) for i, t in zip(merged, teams, strict=True)]
     versions = [_version(scorer if t == "A" else other) for t in teams]
     return _Ranked(checked, np.asarray(merged, dtype=np.int64), list(shown), list(teams), versions)
+
+
+def _widen(funneled: Funneled[_Ranked], n: int) -> _Ranked:
+    """The ranked shortlist placed among all ``n`` candidates: the rest follow in the first stage's order,
+    without scores, teams or checked columns (the ranker never saw them)."""
+    ranked, order = funneled.ranked, funneled.order
+    if ranked is None:
+        return _Ranked(None, order, [None] * n, None, None)
+    rest = [None] * (n - len(funneled.shortlist))
+    checked = None if ranked.checked is None else {
+        name: spread(values, funneled.shortlist, n) for name, values in ranked.checked.items()}
+    return _Ranked(checked, order, [*ranked.scores, *rest], None if ranked.teams is None else [*ranked.teams, *rest],
+                   None if ranked.versions is None else [*ranked.versions, *rest])
 
 
 def _version(scorer: Scorer) -> str | None:

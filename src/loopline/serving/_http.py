@@ -53,12 +53,16 @@ class _Body(BaseModel):
 
 
 class PredictRequest(_Body):
-    rows: list[Row] = Field(min_length=1, description="One object per row: feature name -> value (null = missing).")
+    rows: list[Row] = Field(min_length=1, description="One object per row: feature name -> value (null = missing). "
+                                                   "Features of the spec's feature tables may be left out when the "
+                                                   "row carries the table's key: the server fills them.")
     unit_id: Id | None = Field(default=None, description="The randomization unit (user, customer) for routing.")
 
 
 class RankRequest(_Body):
-    items: list[Row] = Field(min_length=1, description="Candidates: each an 'item_id' and its feature values.")
+    items: list[Row] = Field(min_length=1, description="Candidates: each an 'item_id' and its feature values; "
+                                                     "those of the spec's feature tables may be left out when the "
+                                                     "item (or the context) carries the table's key.")
     unit_id: Id | None = None
     context: Row | None = Field(default=None, description="Feature values shared by every item (the user's); "
                                                           "an item's own value for a feature wins.")
@@ -107,8 +111,9 @@ class PredictResponse(BaseModel):
 
 class RankedItem(BaseModel):
     item_id: str
-    score: float | None = Field(description="The score of the ranker that placed the item; null in the baseline "
-                                            "order.")
+    score: float | None = Field(description="The score of the ranker that placed the item; null where the ranker "
+                                            "did not: the baseline order, the first stage's order below the "
+                                            "ranked candidates, or after a latency fallback.")
     position: int = Field(description="0 is the top.")
     team: Literal["A", "B"] | None = Field(default=None, description="Interleaving only: the ranker that placed it.")
 
@@ -119,8 +124,11 @@ class RankResponse(BaseModel):
     model_version: int | None
     arm: str
     experiment: str | None
-    fallback: str | None = Field(description="Why the unit is not served what its assignment gives it (a kill "
-                                             "switch); null otherwise.")
+    fallback: str | None = Field(description="Why the unit is not served what its assignment gives it: a kill "
+                                             "switch, or 'latency_budget' when the ranker would have answered "
+                                             "after the spec's serving.latency_budget_ms and the items come in the "
+                                             "first stage's order (the request's order without a first stage); "
+                                             "null otherwise.")
     items: list[RankedItem]
 
 

@@ -24,6 +24,7 @@ variable                         meaning (default)
 ``LOOPLINE_SERVE_LOG_MAX_ROWS``  rows buffered before a write regardless of time (50,000)
 ``LOOPLINE_SERVE_LOG_TOP``       ranked items logged per request (the spec's ``serving.log_top``, else 50)
 ``LOOPLINE_SERVE_LOG_FEATURES``  log feature values with exposures (``true``)
+``LOOPLINE_SERVE_ONLINE``        online features: ``snapshot``, ``redis`` or ``off`` (unset: the snapshot if one exists)
 ===============================  ===================================================================
 
 ``python -m loopline.serving._server --workspace WS --model NAME [--host H] [--port P] [--workers N]``
@@ -78,6 +79,7 @@ class ServeSettings:
     log_max_rows: int = 50_000
     log_top: int | None = None
     log_features: bool = True
+    online: str | None = None  # see serving._online.open_store
 
     def __post_init__(self) -> None:
         for name, low in (("port", 0), ("workers", 1), ("max_body_bytes", 1), ("max_rows", 1), ("log_queue", 1),
@@ -91,6 +93,9 @@ class ServeSettings:
         if not (self.log_interval_s > 0 and math.isfinite(self.log_interval_s)):
             raise ServingError(f"serve setting log_interval_s ({ENV_PREFIX}LOG_INTERVAL_S) must be a positive "
                                f"number of seconds, got {self.log_interval_s}.")
+        if self.online not in (None, "snapshot", "redis", "off"):
+            raise ServingError(f"serve setting online ({ENV_PREFIX}ONLINE) must be 'snapshot', 'redis' or 'off', "
+                               f"got {self.online!r}.")
         for name in ("alias", "deployment"):
             value = getattr(self, name)
             if value is not None and not NAME_PATTERN.fullmatch(value):
