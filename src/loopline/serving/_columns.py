@@ -295,6 +295,10 @@ def _categorical(name: str, values: np.ndarray, offset: int) -> np.ndarray:
     if values.dtype.kind not in "OUS":
         raise InputError(f"feature '{name}' is categorical but the column has dtype '{values.dtype}'; send strings "
                          "or numbers", field=name)
+    listed = values.tolist()
+    if all(type(v) is str for v in listed):  # the common case (JSON strings): already training's keys
+        out[:] = listed
+        return out
     for i, value in enumerate(values):
         if _is_missing(value):
             out[i] = None
