@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopline._errors import ExperimentError
 from loopline._names import check_name
+from loopline.spec import read_yaml
 
 MetricKind = Literal["proportion", "mean", "ratio"]
 EXPOSURES = "exposures"
@@ -197,17 +197,8 @@ class ExperimentSpec(_Strict):
     def load(cls, path: str | Path) -> ExperimentSpec:
         """Read an experiment spec from a YAML file."""
         path = Path(path)
-        if not path.is_file():
-            raise ExperimentError(f"{path}: no such experiment spec file. Check the path, or write one with at least "
-                                  "'name:' and 'arms:'.")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ExperimentError(f"{path}{where}: not valid YAML ({problem}). Check indentation and quoting.") \
-                from None
+        data = read_yaml(path, error=ExperimentError, missing="no such experiment spec file. Check the path, or "
+                                                              "write one with at least 'name:' and 'arms:'.")
         return cls.from_dict(data, source=str(path))
 
     @property

@@ -33,13 +33,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopline._errors import ServingError
 from loopline._names import check_name
 from loopline.events import N_BUCKETS
 from loopline.registry import Deployment, Registry
+from loopline.spec import read_yaml
 
 VersionRef = int | str
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
@@ -227,16 +227,8 @@ class DeploymentSpec(_Strict):
     def load(cls, path: str | Path) -> DeploymentSpec:
         """Read a deployment from a YAML file."""
         path = Path(path)
-        if not path.is_file():
-            raise ServingError(f"{path}: no such deployment file. Check the path, or write one with at least "
-                               "'name:' and 'model:'.")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ServingError(f"{path}{where}: not valid YAML ({problem}). Check indentation and quoting.") from None
+        data = read_yaml(path, error=ServingError, missing="no such deployment file. Check the path, or write one "
+                                                           "with at least 'name:' and 'model:'.")
         return cls.from_dict(data, source=str(path))
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from loopline.spec._duration import format_duration, parse_duration
+from loopline.spec._load import read_yaml
 from loopline.spec._metrics import (
     DEFAULT_PRIMARY,
     DIRECTION,
@@ -72,4 +73,5 @@ __all__ = [
     "metric_loss",
     "parse_duration",
     "ranking_loss",
+    "read_yaml",
 ]

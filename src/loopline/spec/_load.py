@@ -9,23 +9,28 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from loopline._errors import SpecError
+from loopline._errors import LooplineError, SpecError
 from loopline.spec._spec import ProblemSpec
 
 
-def load_spec(path: Path) -> ProblemSpec:
-    if not path.exists():
-        raise SpecError(
-            f"{path}: no such spec file. Write one with 'loopline init --data YOUR_TABLE' "
-            "or pass the right path with --spec."
-        )
+def read_yaml(path: Path, *, error: type[LooplineError], missing: str) -> Any:
+    """The parsed YAML of ``path``; ``error`` (naming the file, and line and column of a syntax error) when
+    it does not exist (``missing`` says what to do) or does not parse. Used for every YAML file loopline reads:
+    specs, experiment specs, deployments."""
+    if not path.is_file():
+        raise error(f"{path}: {missing}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{path}{where}: not valid YAML ({problem}). Check indentation and quoting.") from None
+        raise error(f"{path}{where}: not valid YAML ({problem}). Check indentation and quoting.") from None
+
+
+def load_spec(path: Path) -> ProblemSpec:
+    data = read_yaml(path, error=SpecError, missing="no such spec file. Write one with 'loopline init --data "
+                                                      "YOUR_TABLE' or pass the right path with --spec.")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping of keys (name, task, data, ...), got {type(data).__name__}.")
     return spec_from_dict(data, base_dir=path.resolve().parent, source=str(path))
