@@ -81,6 +81,11 @@ class Ordered(Protocol):
 R = TypeVar("R", bound=Ordered)
 
 
+THREAD_ROWS = 64
+"""Rankings of at least this many items run in a thread of the event loop's pool (LightGBM releases the
+GIL, so concurrent requests use every core); smaller ones run inline, where the hop would cost more."""
+
+
 @dataclass(frozen=True)
 class Funneled(Generic[R]):
     """The order served for one request and how it came about."""
@@ -168,8 +173,10 @@ class Funnel:
         if how == "skip":
             return self._fallback(first, shortlist)
         given = [rows[i] for i in shortlist.tolist()]
-        if how == "inline":
+        if how == "inline" and len(given) < THREAD_ROWS:
             ranked = self._timed(ranker, given, key)
+        elif how == "inline":  # big enough that the hop pays: other requests are parsed while the trees run
+            ranked = await asyncio.to_thread(self._timed, ranker, given, key)
         else:
             job = self._pool.submit(self._timed, ranker, given, key)
             try:
