@@ -8,7 +8,7 @@ author followers and topic from an ``items`` feature table joined point-in-time;
 binary LightGBM model of ~300 trees through ``loopline.loop.train`` into a temporary workspace, where it
 becomes the champion. Then, one server process at a time, on 127.0.0.1 only:
 
-- loopline: ``python -m loopline.serving._server`` (what ``loopline serve`` runs), one worker (every
+- loopline: ``python -m loopline.serving`` (what ``loopline serve`` runs), one worker (every
   server gets ``--workers``), the full request path: body limits, validation, routing (the live router
   following the registry), exposure logging with feature values, Prometheus metrics. ``/v1/predict``
   with 1 row; ``/v1/rank`` with 500 candidates whose features are inline, and (when the online store
@@ -533,7 +533,7 @@ def in_process(built: Built, req: Requests, bounds: Bounds) -> list[Cell]:
 
 def loopline_command(built: Built, port: int, workers: int, profile: Path | None = None) -> list[str]:
     head = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
-    return [*head, "-m", "loopline.serving._server", "--workspace", str(built.workspace), "--model", MODEL,
+    return [*head, "-m", "loopline.serving", "--workspace", str(built.workspace), "--model", MODEL,
             "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
 
 

@@ -98,3 +98,4 @@ def test_the_demo_leaves_the_users_event_log_and_database_untouched(tmp_path: Pa
     body = json.loads(result.stdout)
     assert Path(body["report"]).is_relative_to(demo.resolve())
     assert (demo / "loopline.db").is_file() and any((demo / "events" / "exposures").rglob("*.parquet"))
+    assert any((demo / "served-events" / "exposures").rglob("*.parquet"))  # the served replay stays inside too

@@ -49,13 +49,13 @@ def _free_port() -> int:
 
 
 def start(ws: Workspace, *args: str, env: dict[str, str] | None = None) -> Server:
-    """``python -m loopline.serving._server`` on a free loopback port, once it answers /v1/health."""
+    """``python -m loopline.serving`` on a free loopback port, once it answers /v1/health."""
     port = _free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLINE_")}
     output = ws.root.parent / f"server-{port}.log"
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "loopline.serving._server", "--workspace", str(ws.root), "--model", "churn",
+            [sys.executable, "-m", "loopline.serving", "--workspace", str(ws.root), "--model", "churn",
              "--port", str(port), "--log-level", "warning", *args],
             env={**clean, "OMP_NUM_THREADS": "1", **(env or {})}, stdout=sink, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -206,7 +206,7 @@ def test_binding_beyond_loopback_without_keys_is_refused_before_starting(trained
     ws = _copy(trained_workspace, tmp_path)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLINE_")}
     done = subprocess.run(
-        [sys.executable, "-m", "loopline.serving._server", "--workspace", str(ws.root), "--model", "churn",
+        [sys.executable, "-m", "loopline.serving", "--workspace", str(ws.root), "--model", "churn",
          "--host", "0.0.0.0", "--port", str(_free_port())],
         env={**clean, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -157,6 +157,8 @@ def demo(
     days: Annotated[int, typer.Option(help="Simulated days of feed traffic.", min=3)] = 14,
     users: Annotated[int, typer.Option(help="Simulated users.", min=100)] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
+    served_days: Annotated[int, typer.Option(help="Days replayed through a real server on 127.0.0.1 (0: none).",
+                                             min=0)] = 1,
     as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Simulate a feed, train an engagement model, evaluate, register, promote, report.
@@ -169,7 +171,7 @@ def demo(
 
     with handled(as_json=as_json, debug=debug):
         outcome = run_demo(open_demo_workspace(workspace), config=SimConfig(days=days, n_users=users, seed=seed),
-                           progress=BarProgress(enabled=not as_json))
+                           served_days=served_days, progress=BarProgress(enabled=not as_json))
         from loopline.cli._show import demo_json, show_demo
 
         if as_json:

@@ -2,7 +2,7 @@
 
 After training and the simulated A/B test, the demo deploys the champion (arm ``control``) against the
 challenger (arm ``treatment``), 50/50 as experiment ``ranker-served``, with a third version scored in the
-shadow, and starts ``python -m loopline.serving._server`` on a free loopback port. It then simulates
+shadow, and starts ``python -m loopline.serving`` on a free loopback port. It then simulates
 ``days`` more days of the same feed: the simulator's experiment has the same name (the salt), arms and
 weights as the deployment, and each arm's policy sends every session of a replayed user to ``/v1/rank``
 (the unit id, the user's features as context, the candidates' features inline) and takes the returned
@@ -323,7 +323,7 @@ def _free_port() -> int:
 
 def _start(workspace: Workspace, *, model: str, deployment: str, events: Path, log_top: int,
            progress: Progress) -> _Server:
-    """``python -m loopline.serving._server`` on a free loopback port, serving ``deployment``, its event log at
+    """``python -m loopline.serving`` on a free loopback port, serving ``deployment``, its event log at
     ``events``; returned once ``/v1/ready`` answers (a port taken in between is retried)."""
     # The demo's own workspace, whatever LOOPLINE_* the caller has set (see _demo_workspace).
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLINE_")}
@@ -337,7 +337,7 @@ def _start(workspace: Workspace, *, model: str, deployment: str, events: Path, l
             port = _free_port()
             with output.open("ab") as sink:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "loopline.serving._server", "--workspace", str(workspace.root),
+                    [sys.executable, "-m", "loopline.serving", "--workspace", str(workspace.root),
                      "--model", model, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                     env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
             server = _Server(process, f"http://127.0.0.1:{port}", output)

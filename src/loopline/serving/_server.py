@@ -27,7 +27,7 @@ variable                         meaning (default)
 ``LOOPLINE_SERVE_ONLINE``        online features: ``snapshot``, ``redis`` or ``off`` (unset: the snapshot if one exists)
 ===============================  ===================================================================
 
-``python -m loopline.serving._server --workspace WS --model NAME [--host H] [--port P] [--workers N]``
+``python -m loopline.serving --workspace WS --model NAME [--host H] [--port P] [--workers N]``
 runs the same thing from a shell.
 """
 
@@ -218,12 +218,12 @@ def app_factory() -> FastAPI:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m loopline.serving._server``: parse the flags and :func:`serve`."""
+    """``python -m loopline.serving``: parse the flags and :func:`serve`."""
     import sys
 
     from loopline._errors import LooplineError
 
-    parser = argparse.ArgumentParser(prog="python -m loopline.serving._server", description=serve.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m loopline.serving", description=serve.__doc__)
     parser.add_argument("--workspace", default=None, help="workspace folder (default: $LOOPLINE_WORKSPACE)")
     parser.add_argument("--model", required=True, help="registered model to serve")
     parser.add_argument("--alias", default=None, help="alias or version to serve (default: champion)")
@@ -249,6 +249,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
