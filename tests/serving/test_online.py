@@ -19,7 +19,8 @@ from loopline._errors import InputError, IntegrityError, MissingExtraError, Serv
 from loopline.data import join_feature_tables, load_table
 from loopline.registry import Registry
 from loopline.serving._app import create_app
-from loopline.serving._online import Snapshot, fill_columns, fill_rows, materialize, open_store
+from loopline.serving._online import Snapshot, materialize
+from loopline.serving._online_fill import fill_columns, fill_rows, open_store
 from loopline.serving._online_redis import RedisStore, redis_url
 from loopline.serving._scorer import Scorer
 from loopline.serving._server import ServeSettings

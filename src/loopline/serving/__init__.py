@@ -24,7 +24,8 @@ from loopline.serving._columns import columns_from_rows
 from loopline.serving._control import Controls
 from loopline.serving._deployment import DeploymentSpec, deploy
 from loopline.serving._exposures import ExposureLogger
-from loopline.serving._online import Snapshot, fill_columns, fill_rows, materialize
+from loopline.serving._online import Snapshot, materialize
+from loopline.serving._online_fill import fill_columns, fill_rows
 from loopline.serving._online_redis import RedisStore
 from loopline.serving._router import Route, Router
 from loopline.serving._scorer import Scorer

@@ -79,7 +79,7 @@ class ServeSettings:
     log_max_rows: int = 50_000
     log_top: int | None = None
     log_features: bool = True
-    online: str | None = None  # see serving._online.open_store
+    online: str | None = None  # see serving._online_fill.open_store
 
     def __post_init__(self) -> None:
         for name, low in (("port", 0), ("workers", 1), ("max_body_bytes", 1), ("max_rows", 1), ("log_queue", 1),

@@ -23,7 +23,8 @@ from loopline.serving._exposures import ExposureLogger, ShadowRunner
 from loopline.serving._funnel import load_funnel
 from loopline.serving._http import Problem, Row
 from loopline.serving._metrics import ServingMetrics
-from loopline.serving._online import OnlineStore, fill_rows, open_store
+from loopline.serving._online import OnlineStore
+from loopline.serving._online_fill import fill_rows, open_store
 from loopline.serving._router import Router as LiveRouter
 from loopline.serving._scorer import Scorer
 from loopline.serving._server import DEFAULT_LOG_TOP, ServeSettings, require_keys
