@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from loopline._errors import ExperimentError
 from loopline._names import check_name
-from loopline.spec import read_yaml
+from loopline.spec import describe_validation, read_yaml
 
 MetricKind = Literal["proportion", "mean", "ratio"]
 EXPOSURES = "exposures"
@@ -191,7 +192,8 @@ class ExperimentSpec(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ExperimentError(_describe(exc, source)) from None
+            raise ExperimentError(describe_validation(exc, source=source, root=ExperimentSpec,
+                                                      special=_wording)) from None
 
     @classmethod
     def load(cls, path: str | Path) -> ExperimentSpec:
@@ -233,36 +235,13 @@ def _hint(word: str, options: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-_MODELS: dict[str, type[BaseModel]] = {"metrics": MetricSpec, "guardrails": GuardrailSpec, "cuped": CupedSpec}
+def _wording(err: Mapping[str, Any], path: str, message: str) -> str | None:
+    """What an experiment spec says differently: a missing primary metric, and times without a zone."""
+    if err["type"] == "missing" and path == "primary":
+        return ("primary: required when several metrics are given. Add 'primary:' naming the metric the decision "
+                "rests on.")
+    if str(err["type"]).startswith(("timezone", "datetime")):
+        return (f"{path}: {message}, got {err.get('input')!r}. Write a UTC time with its zone, e.g. "
+                "2026-01-01T00:00:00Z.")
+    return None
 
-
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-        path = ""
-        for part in loc:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            model: type[BaseModel] = _MODELS.get(str(loc[0]), ExperimentSpec) if len(loc) > 1 else ExperimentSpec
-            allowed = sorted(model.model_fields)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-            fix = f"did you mean '{close[0]}'?" if close else f"allowed keys here: {', '.join(allowed)}."
-            lines.append(f"{source}, {path}: unknown key '{loc[-1]}'; {fix}")
-        elif err["type"] == "missing" and path == "primary":
-            lines.append(f"{source}, primary: required when several metrics are given. Add 'primary:' naming the "
-                         "metric the decision rests on.")
-        elif err["type"] == "missing":
-            lines.append(f"{source}, {path}: required key is missing. Add '{loc[-1]}:' to the spec.")
-        elif err["type"].startswith("timezone") or err["type"].startswith("datetime"):
-            lines.append(f"{source}, {path}: {message}, got {err.get('input')!r}. Write a UTC time with its zone, "
-                         "e.g. 2026-01-01T00:00:00Z.")
-        else:
-            given = err.get("input")
-            if message.endswith("."):  # a whole sentence from a loopline check, the value and the fix included
-                lines.append(f"{source}, {path}: {message}" if path else f"{source}, {message}")
-                continue
-            shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
-            lines.append(f"{source}, {path}: {message}{shown}." if path else f"{source}, {message}.")
-    return "\n".join(dict.fromkeys(lines))

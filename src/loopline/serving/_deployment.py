@@ -27,7 +27,6 @@ by weight (salt: the experiment's name). Errors name the file and the key and sa
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from pathlib import Path
@@ -39,7 +38,7 @@ from loopline._errors import ServingError
 from loopline._names import check_name
 from loopline.events import N_BUCKETS
 from loopline.registry import Deployment, Registry
-from loopline.spec import read_yaml
+from loopline.spec import describe_validation, read_yaml
 
 VersionRef = int | str
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
@@ -221,7 +220,7 @@ class DeploymentSpec(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ServingError(_describe(exc, source)) from None
+            raise ServingError(describe_validation(exc, source=source, root=DeploymentSpec, add_to="")) from None
 
     @classmethod
     def load(cls, path: str | Path) -> DeploymentSpec:
@@ -241,32 +240,3 @@ def deploy(registry: Registry, source: str | Path | DeploymentSpec, *, actor: st
     spec = source if isinstance(source, DeploymentSpec) else DeploymentSpec.load(source)
     return registry.deploy(spec.to_dict(), actor=actor, reason=reason)
 
-
-_MODELS: dict[str, type[BaseModel]] = {"arms": ArmSpec, "canary": CanarySpec}
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-        path = ""
-        for part in loc:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            model: type[BaseModel] = _MODELS.get(str(loc[0]), DeploymentSpec) if len(loc) > 1 else DeploymentSpec
-            allowed = sorted(model.model_fields)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-            fix = f"did you mean '{close[0]}'?" if close else f"allowed keys here: {', '.join(allowed)}."
-            lines.append(f"{source}, {path}: unknown key '{loc[-1]}'; {fix}")
-        elif err["type"] == "missing":
-            lines.append(f"{source}, {path}: required key is missing. Add '{loc[-1]}:'.")
-        elif message.endswith("."):  # a whole sentence from a loopline check, the value and the fix included
-            lines.append(f"{source}, {path}: {message}" if path else f"{source}, {message}")
-        elif ":" in message.split(" ")[0]:  # the message names its own key
-            lines.append(f"{source}, {message}.")
-        else:
-            given = err.get("input")
-            shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
-            lines.append(f"{source}, {path}: {message}{shown}." if path else f"{source}, {message}.")
-    return "\n".join(dict.fromkeys(lines))

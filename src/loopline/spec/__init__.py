@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from loopline.spec._duration import format_duration, parse_duration
-from loopline.spec._load import read_yaml
+from loopline.spec._load import describe_validation, read_yaml
 from loopline.spec._metrics import (
     DEFAULT_PRIMARY,
     DIRECTION,
@@ -67,6 +67,7 @@ __all__ = [
     "Task",
     "TuneSpec",
     "describe_direction",
+    "describe_validation",
     "format_duration",
     "is_better",
     "metric_direction",

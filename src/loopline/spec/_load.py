@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -40,38 +41,51 @@ def spec_from_dict(data: dict[str, Any], *, base_dir: Path, source: str) -> Prob
     try:
         spec = ProblemSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_describe(exc, data, source)) from None
+        raise SpecError(describe_validation(exc, source=source, root=ProblemSpec)) from None
     return spec.with_base_dir(base_dir, source)
 
 
-def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
+Special = Callable[[Mapping[str, Any], str, str], "str | None"]
+"""A caller's own wording for one pydantic error (the error, its dotted path, its message), or None."""
+
+
+def describe_validation(exc: ValidationError, *, source: str, root: type[BaseModel], add_to: str = " to the spec",
+                        special: Special | None = None) -> str:
+    """One line per problem in ``exc``, each naming ``source`` and the key path and saying the fix: unknown keys
+    with a did-you-mean among the keys allowed there (found by walking ``root``), missing keys, and the rest
+    with the value given. Shared by every YAML loopline reads (specs, experiment specs, deployments)."""
     lines = []
     for err in exc.errors():
         loc = [part for part in err["loc"] if not _is_union_tag(part)]
         path = _dotted(loc)
-        if err["type"] == "extra_forbidden":
+        message = str(err["msg"]).removeprefix("Value error, ")
+        custom = special(err, path, message) if special is not None else None
+        if custom is not None:
+            lines.append(f"{source}, {custom}")
+        elif err["type"] == "extra_forbidden":
             key = str(loc[-1])
-            allowed = _allowed_keys(loc[:-1])
+            allowed = _allowed_keys(root, loc[:-1])
             hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys here: {', '.join(allowed)}."
             lines.append(f"{source}, {path}: unknown key '{key}'; {fix}")
         elif err["type"] == "missing":
-            lines.append(f"{source}, {path}: required key is missing. Add '{loc[-1]}:' to the spec.")
+            lines.append(f"{source}, {path}: required key is missing. Add '{loc[-1]}:'{add_to}.")
+        elif message.endswith("."):  # already a whole sentence that names the value and the fix
+            lines.append(f"{source}, {path}: {message}" if path else f"{source}, {message}")
+        elif ":" in message.split(" ")[0]:  # the message names its own key
+            lines.append(f"{source}, {message}.")
         else:
-            message = err["msg"].removeprefix("Value error, ")
             given = err.get("input")
-            if message.endswith("."):  # already a whole sentence that names the value and the fix
-                lines.append(f"{source}, {path or '(top level)'}: {message}")
-                continue
             shown = "" if isinstance(given, dict) or "got " in message else f", got {given!r}"
-            lines.append(f"{source}, {path or '(top level)'}: {message}{shown}.")
+            lines.append(f"{source}, {path}: {message}{shown}." if path else f"{source}, {message}{shown}.")
     # one message per location; pydantic repeats a location once per union member
-    unique = list(dict.fromkeys(lines))
-    return "\n".join(unique)
+    return "\n".join(dict.fromkeys(lines))
 
 
 def _is_union_tag(part: int | str) -> bool:
-    return isinstance(part, str) and ("[" in part or part in {"str", "list[str]", "int", "float", "bool"})
+    """pydantic's names for a union member or a validator, which are not keys of the YAML."""
+    return isinstance(part, str) and ("[" in part or part.startswith("function-")
+                                      or part in {"str", "list[str]", "int", "float", "bool"})
 
 
 def _dotted(loc: list[int | str]) -> str:
@@ -81,15 +95,20 @@ def _dotted(loc: list[int | str]) -> str:
     return out
 
 
-def _allowed_keys(loc: list[int | str]) -> list[str]:
-    model: type[BaseModel] | None = ProblemSpec
+def _allowed_keys(root: type[BaseModel], loc: list[int | str]) -> list[str]:
+    """The keys allowed at ``loc`` under ``root``; list indices and the keys of a mapping of models
+    (``arms: {control: ...}``) are stepped over."""
+    model: type[BaseModel] | None = root
+    keyed = False
     for part in loc:
         if model is None:
             break
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         field = model.model_fields.get(str(part))
         model = _model_of(field.annotation) if field is not None else None
+        keyed = field is not None and get_origin(field.annotation) in (dict, Mapping)
     return sorted(model.model_fields) if model is not None else []
 
 
