@@ -23,6 +23,8 @@ becomes the champion. Then, one server process at a time, on 127.0.0.1 only:
   install mlflow``). It is sent the features already encoded (category codes, as doubles) in
   ``dataframe_split``, which spares it the category mapping; its "rank" is scoring the 500 rows (the
   client would sort them).
+- no-op: a bare ASGI app on the same uvicorn that reads each body and answers a fixed JSON object. No server
+  can beat it with the same HTTP stack and load generator, so its throughput bounds every ratio.
 - in-process, beside them: ``Model.predict`` on a pandas frame, ``Scorer.score`` on the decoded JSON rows,
   and the bare ``Booster.predict`` on the encoded float matrix.
 
@@ -76,6 +78,7 @@ CANDIDATES = 500
 POOL = 64  # distinct request bodies cycled through per endpoint
 START_TIMEOUT_S = 180.0
 HOST = "127.0.0.1"
+SYSTEMS = ("in-process", "loopline", "hand-written", "mlflow", "no-op")
 PROFILED = r"loopline/serving/|lightgbm/basic|lleaves|json/|pydantic|fastapi/routing|starlette/routing|_http|h11_impl"
 
 
@@ -472,6 +475,21 @@ async def health():
     return {"ok": True}
 '''
 
+FLOOR_SERVER = '''\
+"""No model at all: reads the body and answers a fixed JSON object. The fastest any Python server on this
+uvicorn can answer here: a ceiling on every server's throughput at each concurrency."""
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"ok":true}'})
+'''
+
 MLFLOW_SAVE = '''\
 import json
 import sys
@@ -602,6 +620,22 @@ def bench_hand(built: Built, req: Requests, bounds: Bounds, conc: Sequence[int],
     return cells
 
 
+def bench_floor(req: Requests, bounds: Bounds, conc: Sequence[int], tmp: Path, workers: int) -> list[Cell]:
+    """The no-op server (FLOOR_SERVER) sent the same requests: what the HTTP stack and the load generator cost."""
+    (tmp / "floor_server.py").write_text(FLOOR_SERVER, encoding="utf-8")
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "floor_server:app", "--app-dir", str(tmp), "--host", HOST, "--port",
+               str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    predict = [_http("/v1/predict", {"rows": rows}) for rows in req.predict_rows]
+    rank = [_http("/v1/rank", {"items": rows}) for rows in req.rank_rows]
+    cells: list[Cell] = []
+    with running("no-op", command, port=port, health="/health", env=base_env(), log=tmp / "floor-server.log"):
+        for c in conc:
+            cells.append(load("no-op server", "predict 1 row", port, predict, concurrency=c, **vars(bounds)))
+            cells.append(load("no-op server", "rank 500 inline", port, rank, concurrency=c, **vars(bounds)))
+    return cells
+
+
 def bench_mlflow(built: Built, req: Requests, bounds: Bounds, conc: Sequence[int], tmp: Path, workers: int,
                  python: str | None, agree: dict[str, float]) -> tuple[list[Cell], str]:
     def absent(why: str) -> tuple[list[Cell], str]:
@@ -694,7 +728,7 @@ def ratios(cells: Sequence[Cell], conc: Sequence[int]) -> None:
     for endpoint, target in (("predict 1 row", 40.0), ("rank 500 inline", 10.0)):
         for c in conc:
             ours = find(cells, "loopline", endpoint, c)
-            for other in ("MLflow", "hand-written"):
+            for other in ("MLflow", "hand-written", "no-op server"):
                 theirs = find(cells, other, endpoint, c)
                 if ours is None or theirs is None:
                     print(f"  {endpoint:<17} c={c} vs {other:<12}: n/a")
@@ -702,6 +736,10 @@ def ratios(cells: Sequence[Cell], conc: Sequence[int]) -> None:
                 ratio = ours.rate / theirs.rate
                 goal = f" (target >= {target:.0f}x: {verdict(ratio >= target)})" if other == "MLflow" else ""
                 print(f"  {endpoint:<17} c={c} vs {other:<12}: {ratio:6.2f}x{goal}")
+            mlflow, floor = find(cells, "MLflow", endpoint, c), find(cells, "no-op server", endpoint, c)
+            if mlflow is not None and floor is not None and mlflow.rate and floor.rate:
+                print(f"  {'':<17}        (the no-op server answers {floor.rate / mlflow.rate:.1f}x MLflow's "
+                      f"throughput: the most any server could reach here)")
     print("latency targets (loopline, concurrency 1):")
     predict, rank = find(cells, "loopline", "predict 1 row", 1), find(cells, "loopline", "rank 500 inline", 1)
     if predict is not None:
@@ -710,6 +748,15 @@ def ratios(cells: Sequence[Cell], conc: Sequence[int]) -> None:
     if rank is not None:
         p99 = rank.quantile_ms(0.99)
         print(f"  /v1/rank 500 inline p99 {p99:.3f} ms (target <= 5 ms: {verdict(p99 <= 5.0)})")
+
+
+def http_stack() -> str:
+    """What uvicorn runs on here (its 'auto' choice): the HTTP parser and the event loop."""
+    import importlib.util
+
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{parser} + {loop}"
 
 
 def main() -> None:
@@ -725,6 +772,8 @@ def main() -> None:
     parser.add_argument("--mlflow-python", default=None, help="the python of a virtual environment with mlflow")
     parser.add_argument("--profile", type=Path, default=None, help="also profile the loopline server (cProfile)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 100 requests, at most 2 s per cell")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
+                        help="which to measure (all by default; the ratios need loopline beside another)")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.seconds, args.warmup = 100, 2.0, 10
@@ -754,17 +803,24 @@ def main() -> None:
         req = make_requests(feed, seed=args.seed, rank_pool=16 if args.quick else POOL)
         agree: dict[str, float] = {}
         print("in-process calls:", flush=True)
-        cells = in_process(built, req, bounds)
+        systems = set(args.systems)
+        cells = in_process(built, req, bounds) if "in-process" in systems else []
         print("servers on 127.0.0.1:", flush=True)
-        served, backend = bench_loopline(built, req, bounds, conc, tmp, args.workers, ids_reason, agree)
-        cells += served
-        cells += bench_hand(built, req, bounds, conc, tmp, args.workers, agree)
-        mlflow_cells, mlflow_version = bench_mlflow(built, req, bounds, conc, tmp, args.workers, args.mlflow_python,
-                                                    agree)
-        cells += mlflow_cells
+        backend, mlflow_version = "not measured", "MLflow not measured"
+        if "loopline" in systems:
+            served, backend = bench_loopline(built, req, bounds, conc, tmp, args.workers, ids_reason, agree)
+            cells += served
+        if "hand-written" in systems:
+            cells += bench_hand(built, req, bounds, conc, tmp, args.workers, agree)
+        if "no-op" in systems:
+            cells += bench_floor(req, bounds, conc, tmp, args.workers)
+        if "mlflow" in systems:
+            mlflow_cells, mlflow_version = bench_mlflow(built, req, bounds, conc, tmp, args.workers,
+                                                        args.mlflow_python, agree)
+            cells += mlflow_cells
         load_after = os.getloadavg()
         print(f"\nloopline {loopline.__version__} (trees on {backend}), lightgbm {lightgbm.__version__}, "
-              f"fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, {mlflow_version}; "
+              f"fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__} ({http_stack()}), {mlflow_version}; "
               f"{args.workers} worker(s) each; {built.trees} trees; requests <= {bounds.requests} and "
               f"<= {bounds.seconds:g} s per cell after {bounds.warmup} warm-up requests")
         print("largest score difference from Model.predict on a 500-row request: "

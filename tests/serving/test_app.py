@@ -288,7 +288,7 @@ def test_an_unexpected_failure_answers_500_with_a_request_id_and_no_details(
     ({"rows": [{"tenure_months": 1, "support_tickets": 1, "plan": ["pro"], "country": "de"}]}, "plan",
      "feature 'plan' is categorical"),
     ({"rows": []}, "rows", "rows: List should have at least 1 item"),
-    ({"rows": "all of them"}, "rows", "rows: Input should be a valid list"),
+    ({"rows": "all of them"}, "rows", "rows: Input should be a valid array"),
     ({"rows": [{}], "unit": "u1"}, "unit", "unit: Extra inputs are not permitted"),
     ({"rows": [{}], "unit_id": {"id": 1}}, "unit_id", "unit_id: Input should be a valid string"),
 ])
@@ -318,7 +318,7 @@ def test_a_body_that_is_not_a_json_object_says_how_to_send_one(served_ws: Worksp
         listed = client.post("/v1/predict", json=[1, 2])
     for answer in (as_text, empty):
         assert answer.status_code == 422 and "Content-Type: application/json" in answer.json()["error"]
-    assert listed.status_code == 422 and "valid dictionary" in listed.json()["error"]
+    assert listed.status_code == 422 and "body: Input should be an object" in listed.json()["error"]
 
 
 def test_bodies_and_batches_over_the_limits_are_413(served_ws: Workspace) -> None:

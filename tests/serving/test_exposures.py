@@ -157,3 +157,33 @@ def test_the_shadow_runner_skips_when_busy_and_keeps_failures_to_itself() -> Non
     assert runner.wait(10)
     runner.close()
     assert done == [1] and [str(e) for e in errors] == ["boom"]
+
+
+def test_records_of_many_requests_gathered_together_are_the_records_of_each(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events")
+    logger = ExposureLogger(EventWriter(log, max_interval_s=60), linger_s=5.0, sensitive=["country"])
+    requests = [
+        (_exposure(3, country=np.array(["de", None, "fr"], dtype=object), tenure=np.array([1.0, np.nan, 3.0])), 3),
+        (_exposure(1, unit_id="solo", item_id=["i9"], country=np.array(["jp"], dtype=object)), 1),
+        (_exposure(2, tenure=np.array([5.0, 6.0]), experiment="e1"), 2),
+        # position an int64 array here and missing above: the batch falls back to a table per request, promoted
+        (_exposure(2, position=np.array([0, 1]), item_id=["a", "b"]), 2),
+    ]
+    assert logger._merged(requests[:3]) is not None and logger._merged(requests) is None
+    for columns, rows in requests[:3]:
+        assert logger.submit("exposures", columns, rows)
+    assert logger.flush(10)  # one gather: a flush ends it
+    for columns, rows in requests:
+        assert logger.submit("exposures", columns, rows)
+    assert logger.flush(10)
+    logger.close()
+
+    one_each = pa.concat_tables([logger._table(c, n) for c, n in requests[:3]], promote_options="permissive")
+    want = one_each.to_pandas()
+    got = log.read("exposures")
+    assert len(got) == 3 + 1 + 2 + 3 + 1 + 2 + 2 and logger.dropped == 0
+    for name in want.columns:
+        expected = [None if pd.isna(v) else v for v in want[name]]
+        assert [None if pd.isna(v) else v for v in got[name][:6]] == expected, name
+    assert [None if pd.isna(v) else v for v in got["position"][6:]] == [None] * 6 + [0, 1]
+    assert got["country"][3] == hashlib.sha256(b"jp").hexdigest()

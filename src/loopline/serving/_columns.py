@@ -50,17 +50,19 @@ def columns_from_rows(rows: Sequence[Mapping[str, Any]], features: Sequence[str]
     """
     if isinstance(rows, str | bytes) or not isinstance(rows, Sequence):
         raise InputError(f"rows must be a list of objects (one per row), got {type(rows).__name__}", field="rows")
-    columns = {name: np.empty(len(rows), dtype=object) for name in features}
-    for i, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise InputError(f"row {i} must be an object mapping feature names to values, got "
-                             f"{type(row).__name__}", field="rows")
-        for name, column in columns.items():
-            try:
-                column[i] = row[name]
-            except KeyError:
-                raise InputError(f"row {i} lacks the feature '{name}'; send every feature of the model "
-                                 f"({list(features)}), with null for a missing value", field=name) from None
+    if set(map(type, rows)) - {dict}:  # JSON rows are dicts: one pass, then per-row checks only if not
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise InputError(f"row {i} must be an object mapping feature names to values, got "
+                                 f"{type(row).__name__}", field="rows")
+    columns: dict[str, np.ndarray] = {}
+    for name in features:
+        try:  # a column at a time (fromiter keeps a list value as one object, never broadcasting it)
+            columns[name] = np.fromiter((row[name] for row in rows), dtype=object, count=len(rows))
+        except KeyError:
+            i = next(i for i, row in enumerate(rows) if name not in row)
+            raise InputError(f"row {i} lacks the feature '{name}'; send every feature of the model "
+                             f"({list(features)}), with null for a missing value", field=name) from None
     return columns
 
 

@@ -11,7 +11,8 @@ and counted (``dropped``, and ``loopline_log_dropped_total`` in ``/v1/metrics``)
 Records the writer refuses or fails to write are counted the same way.
 
 Loss bound on a hard crash (kill -9, power loss): the records not yet written, that is the records of
-requests answered within the last ``max_interval_s`` seconds (plus the time one write takes), at most
+requests answered within the last ``max_interval_s`` seconds (plus ``linger_s``, 50 ms, during which the
+thread gathers more requests' records to convert them to Arrow together, plus the time one write takes), at most
 ``max_rows`` rows in the writer, plus whatever backlog the queue holds (normally none; at most
 ``max_queue`` requests' records). A normal shutdown (:meth:`close`, run by the server's lifespan)
 writes everything. Feedback is not logged here: it is acknowledged only after a durable write.
@@ -27,6 +28,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +45,7 @@ DropHook = Callable[[str, str, int], None]
 """Called with ``(kind, reason, rows)`` whenever records are dropped."""
 
 _BATCH = 256  # queue entries taken per append
+LINGER_S = 0.05  # how long the thread keeps gathering entries after the first (a crash loses at most this more)
 
 
 @dataclass
@@ -66,10 +69,11 @@ class ExposureLogger:
     """Queue records from requests and write them through ``writer`` on a background thread."""
 
     def __init__(self, writer: EventWriter, *, max_queue: int = 10_000, sensitive: Iterable[str] = (),
-                 on_drop: DropHook | None = None) -> None:
+                 on_drop: DropHook | None = None, linger_s: float = LINGER_S) -> None:
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, got {max_queue}.")
         self.writer = writer
+        self.linger_s = linger_s
         self.sensitive = frozenset(sensitive)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._on_drop = on_drop
@@ -145,12 +149,7 @@ class ExposureLogger:
 
     def _run(self) -> None:
         while True:
-            entries = [self._queue.get()]
-            while len(entries) < _BATCH:
-                try:
-                    entries.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            entries = self._gather()
             by_kind: dict[str, list[tuple[Mapping[str, Any], int]]] = {}
             flushes: list[_Flush] = []
             stop = False
@@ -173,15 +172,66 @@ class ExposureLogger:
             if stop:
                 return
 
+    def _gather(self) -> list[object]:
+        """The next entries: waits for one, then takes what arrives within ``linger_s`` (up to ``_BATCH``), so
+        that under load one Arrow conversion and one wake-up serve many requests; a flush or stop ends it."""
+        entries = [self._queue.get()]
+        deadline = time.monotonic() + self.linger_s
+        while len(entries) < _BATCH and not isinstance(entries[-1], _Flush) and entries[-1] is not _STOP:
+            left = deadline - time.monotonic()
+            try:
+                entries.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return entries
+
     def _append(self, kind: str, batches: list[tuple[Mapping[str, Any], int]]) -> None:
         rows = sum(n for _, n in batches)
         try:
-            tables = [self._table(columns, n) for columns, n in batches]
-            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+            try:
+                table = self._merged(batches)
+            except (pa.ArrowException, TypeError, ValueError):
+                table = None
+            if table is None:  # columns whose kinds differ between requests: one table each, then promoted
+                tables = [self._table(columns, n) for columns, n in batches]
+                table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
             self.writer.append(kind, table)  # type: ignore[arg-type]
         except Exception as exc:  # the thread must outlive any bad batch; the loss is counted and logged
             self._drop(kind, "write_failed", rows)
             log.error("event log: %d %s record(s) dropped: %s", rows, kind, exc)
+
+    def _merged(self, batches: list[tuple[Mapping[str, Any], int]]) -> pa.Table | None:
+        """One table for many requests' records, each column converted to Arrow once; None when a column is
+        an array of one dtype in some requests and anything else in others (then :meth:`_table` per request).
+
+        The same records as :meth:`_table` per request and ``concat_tables``: a scalar stands for every row
+        of its request, a column a request lacks is null in its rows."""
+        if len(batches) == 1:
+            return self._table(*batches[0])
+        names: dict[str, None] = {}
+        for columns, _ in batches:
+            names.update(dict.fromkeys(columns))
+        merged: dict[str, Any] = {}
+        for name in names:
+            pieces = [(columns.get(name), n) for columns, n in batches]
+            arrays = [values for values, _ in pieces if isinstance(values, np.ndarray)]
+            if arrays:
+                dtype = arrays[0].dtype
+                if any(a.dtype != dtype for a in arrays):
+                    return None
+                if len(arrays) < len(pieces):  # a request without this column: missing values of the same dtype
+                    if dtype.kind not in "fO" or any(values is not None for values, _ in pieces
+                                                     if not isinstance(values, np.ndarray)):
+                        return None
+                    empty = np.nan if dtype.kind == "f" else None
+                    arrays = [v if isinstance(v, np.ndarray) else np.full(n, empty, dtype=dtype) for v, n in pieces]
+                merged[name] = np.concatenate(arrays)
+                continue
+            values: list[Any] = []
+            for piece, n in pieces:
+                values.extend(piece if isinstance(piece, list | tuple) else [piece] * n)
+            merged[name] = values
+        return self._table(merged, sum(n for _, n in batches))
 
     def _table(self, columns: Mapping[str, Any], rows: int) -> pa.Table:
         arrays: dict[str, pa.Array] = {}

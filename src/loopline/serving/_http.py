@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +36,78 @@ def request_id(request: Request) -> str:
     """The id :class:`Edge` gave this request."""
     value = request.scope.get("state", {}).get("request_id")
     return str(value) if value is not None else uuid.uuid4().hex
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(request: Request, model: type[Body]) -> Body:
+    """The body :class:`Edge` read, validated as ``model`` straight from the bytes (pydantic's JSON parser:
+    no ``json.loads`` into Python objects first); invalid input raises ``RequestValidationError``, answered
+    422 by :func:`handle_errors` exactly as FastAPI's own body validation is."""
+    body = request.scope.get("state", {}).get("body", b"")
+    kind = request.headers.get("content-type", "application/json").partition(";")[0].strip().lower()
+    if not body.strip() or not (kind == "application/json" or kind.endswith("+json")):  # as FastAPI decides
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    fast = _plain_body(body, model)
+    if fast is not None:
+        return fast
+    try:  # the strict path: every other body, and every error message
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+_ROW_LISTS = {"PredictRequest": "rows", "RankRequest": "items", "ExplainRequest": "rows"}
+_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # each digit to "0", the rest to " "
+_LONG_RUN = b"0" * 19  # any run of 19 digits (even inside a string) takes the strict path
+
+
+def _plain_body(body: bytes, model: type[Body]) -> Body | None:
+    """The common, valid body of a rows or items request, parsed by orjson and checked by hand (half pydantic's
+    time on 500 items); None whenever it is anything else, for :func:`parse_body`'s strict path to answer.
+
+    Accepted: a JSON object with only the model's keys; its list (``rows`` or ``items``) non-empty and all
+    objects; ``unit_id`` absent, null or a string of 1 to 200 characters; ``context`` absent, null or an
+    object. orjson refuses NaN and Infinity and would read integers beyond 64 bits as floats: such bodies take
+    the strict path.
+    """
+    listed = _ROW_LISTS.get(model.__name__)
+    if listed is None or _LONG_RUN in body.translate(_DIGITS):  # orjson reads integers beyond 64 bits as floats
+        return None
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(raw) is not dict or not raw.keys() <= model.model_fields.keys():
+        return None
+    rows = raw.get(listed)
+    if type(rows) is not list or not rows or set(map(type, rows)) != {dict}:
+        return None
+    unit = raw.get("unit_id")
+    if unit is not None and not (type(unit) is str and 1 <= len(unit) <= 200):
+        return None
+    context = raw.get("context")
+    if context is not None and type(context) is not dict:
+        return None
+    return model.model_construct(**raw)
+
+
+def json_bytes(content: Any) -> bytes:
+    """``content`` as JSON (orjson: numpy arrays and scalars as numbers, NaN and infinity as null)."""
+    return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json_bytes(content), status_code=status, media_type="application/json", headers=headers)
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of an endpoint that reads its body with :func:`parse_body`."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    if "$defs" in schema:
+        raise ValueError(f"{model.__name__} nests models; parse it with FastAPI's own body validation")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 # -- request and response bodies ----------------------------------------------------------------
@@ -289,6 +363,7 @@ class Edge:
                                  "(LOOPLINE_SERVE_MAX_BODY_BYTES). Send fewer rows per request.",
                         "field": None, "request_id": rid})
                     return
+                state["body"] = body  # parse_body reads it from here; FastAPI's own parsing from receive
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_with_id)
         except Exception:

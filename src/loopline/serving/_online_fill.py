@@ -4,8 +4,10 @@ values win; a row without a table's key is left alone).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,9 @@ def open_store(workspace: Workspace, spec: str, choice: str | None) -> OnlineSto
     return Snapshot.load(workspace, spec)
 
 
+_KEYS = operator.methodcaller("keys")
+
+
 def fill_rows(store: OnlineStore, rows: list[Row], *, at: datetime | None = None) -> list[Row]:
     """``rows`` with the columns of each feature table filled from ``store`` where a row lacks them and carries
     the table's key(s); a value sent inline (even null) wins over the stored one. Rows that need nothing are
@@ -35,8 +40,11 @@ def fill_rows(store: OnlineStore, rows: list[Row], *, at: datetime | None = None
     for table in store.tables:
         wanted = frozenset(table.columns)
         keys = table.keys
-        need = [i for i, row in enumerate(rows)
-                if not row.keys() >= wanted and all(row.get(k) is not None for k in keys)]
+        complete = list(map(operator.ge, map(_KEYS, rows), repeat(wanted)))  # rows sent with every column
+        if all(complete):
+            continue
+        need = [i for i, (row, has) in enumerate(zip(rows, complete, strict=True))
+                if not has and all(row.get(k) is not None for k in keys)]
         if not need:
             continue
         found = store.lookup({k: [rows[i][k] for i in need] for k in keys}, at=at, tables=[table.name])

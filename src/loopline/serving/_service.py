@@ -18,6 +18,7 @@ from loopline._errors import InputError, LooplineError
 from loopline.events import EventLog, EventWriter
 from loopline.registry import Registry
 from loopline.serving._auth import ApiKeys
+from loopline.serving._auth import Scope as KeyScope
 from loopline.serving._control import Controls
 from loopline.serving._exposures import ExposureLogger, ShadowRunner
 from loopline.serving._funnel import load_funnel
@@ -154,6 +155,15 @@ class _Service:
             self.metrics.set_killed(target, target in now)
         self._killed_shown |= now
 
+    def authorize(self, request: Request, scope: KeyScope) -> None:
+        """The request's bearer key checked for ``scope`` when the server requires keys (as the ``Depends`` of
+        the other endpoints does: a header that is not 'Bearer ...' counts as no key)."""
+        if not self.settings.auth_required:
+            return
+        header = request.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        self.keys.verify(token.strip() if scheme.lower() == "bearer" else None, scope=scope)
+
     def limit(self, count: int, field: str) -> None:
         if count > self.settings.max_rows:
             raise Problem(413, f"{field}: {count} in one request, more than the server's limit of "
@@ -259,10 +269,17 @@ def _units(unit_id: str | None, rows: list[Row], column: str | None, request_id:
 
 
 def _item_ids(items: list[Row]) -> list[str]:
-    ids: list[str] = []
+    """The items' ids as strings (integers allowed), each non-empty and unique, else an InputError naming it."""
+    ids = [item.get("item_id") for item in items]
+    try:
+        unique: set[Any] | None = set(ids)
+    except TypeError:  # an unhashable id (a list, an object): the loop below names it
+        unique = None
+    if unique is not None and len(unique) == len(ids) and "" not in unique and set(map(type, unique)) == {str}:
+        return ids  # type: ignore[return-value]  # all checked to be str just above
     seen: set[str] = set()
-    for i, item in enumerate(items):
-        value = item.get("item_id")
+    out: list[str] = []
+    for i, value in enumerate(ids):
         if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
             raise InputError(f"items[{i}].item_id: every item needs an 'item_id' (a string or an integer), got "
                              f"{value!r}.", field=f"items[{i}].item_id")
@@ -271,5 +288,5 @@ def _item_ids(items: list[Row]) -> list[str]:
             raise InputError(f"items[{i}].item_id: {text!r} appears more than once; send each candidate once.",
                              field=f"items[{i}].item_id")
         seen.add(text)
-        ids.append(text)
-    return ids
+        out.append(text)
+    return out
