@@ -53,6 +53,10 @@ class ExperimentError(LooplineError, ValueError):
     """An experiment cannot be designed or analysed from the given inputs."""
 
 
+class MonitoringError(LooplineError, ValueError):
+    """A monitoring window, reference profile, alert rule or drift statistic cannot be used as given."""
+
+
 class InputError(LooplineError, ValueError):
     """A request or an input table does not fit a model's schema; ``field`` names the column or JSON field.
 

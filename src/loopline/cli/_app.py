@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loopline.cli import _serving
+from loopline.cli import _monitor, _serving
 from loopline.cli._console import BarProgress, fmt, handled, out, print_json
 
 app = typer.Typer(
@@ -305,6 +305,7 @@ app.command()(_serving.deploy)
 app.command()(_serving.kill)
 app.command()(_serving.materialize)
 app.add_typer(_serving.keys_app, name="keys")
+app.command()(_monitor.monitor)
 
 
 def main() -> None:

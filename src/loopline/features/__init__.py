@@ -7,13 +7,14 @@ encoding or hashing for high-cardinality categories, calendar features for times
 TF-IDF for text. Its fitted state is plain JSON (``get_state`` / ``from_state``), never pickle.
 
 :class:`Profile` records what the training data looked like (quantiles, histograms, category
-shares, missing shares, the label rate) for drift checks later.
+shares, missing shares, the label rate; weighted to undo sampling when weights are given) for drift
+checks later; :class:`PredictionProfile` records what the model's scores looked like.
 """
 
 from __future__ import annotations
 
 from loopline.features._encoder import Matrix
-from loopline.features._label_profile import LabelProfile
+from loopline.features._label_profile import LabelProfile, PredictionProfile
 from loopline.features._preprocessor import Preprocessor, build_preprocessor
 from loopline.features._profile import (
     QUANTILE_LEVELS,
@@ -34,6 +35,7 @@ __all__ = [
     "LabelProfile",
     "Matrix",
     "NumericProfile",
+    "PredictionProfile",
     "Preprocessor",
     "Profile",
     "TextProfile",

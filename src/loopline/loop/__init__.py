@@ -14,6 +14,7 @@ from loopline.loop._experiment import (
     run_experiment_demo,
 )
 from loopline.loop._lineage import VersionEvaluation
+from loopline.loop._monitor import MonitorRun, monitor, monitoring_settings
 from loopline.loop._serve_demo import ServedDemo, run_served_demo
 from loopline.loop._train import (
     ModelSummary,
@@ -32,6 +33,7 @@ __all__ = [
     "ExperimentDemo",
     "ExperimentOutcome",
     "ModelSummary",
+    "MonitorRun",
     "ServedDemo",
     "TrainingOutcome",
     "VersionEvaluation",
@@ -40,6 +42,8 @@ __all__ = [
     "demo_spec",
     "evaluate_version",
     "experiment_spec_path",
+    "monitor",
+    "monitoring_settings",
     "open_demo_workspace",
     "register_candidate",
     "require_demo_workspace",

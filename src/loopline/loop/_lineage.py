@@ -16,7 +16,7 @@ from typing import Any
 from loopline.evaluation import Evaluation
 from loopline.registry import ModelVersion
 from loopline.reports import ReportPaths
-from loopline.spec import ProblemSpec
+from loopline.spec import HASH_EXCLUDED, ProblemSpec
 
 ROW_KEYS = frozenset({"data", "event_time", "entity", "unit", "group", "label", "features", "feature_tables",
                       "split", "sampling"})
@@ -39,7 +39,7 @@ class VersionEvaluation:
 def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Keys whose values differ, as dotted paths two levels deep (``split``, ``split.test_size``)."""
     found: list[str] = []
-    for key in sorted(set(old) | set(new)):
+    for key in sorted((set(old) | set(new)) - set(HASH_EXCLUDED)):  # monitoring settings do not change a model
         a, b = old.get(key), new.get(key)
         if a == b:
             continue

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from loopline._progress import SILENT, Progress
 from loopline._threads import WAIT_POLICY, available_cores, openmp_settings
 from loopline.data import Prepared, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
-from loopline.features import Profile
+from loopline.features import PredictionProfile, Profile
 from loopline.loop._lineage import VersionEvaluation, lineage_warnings
 from loopline.models import TrainedModel, check_params, save_model, train_baselines, train_candidates
 from loopline.registry import ModelVersion, Registry
@@ -211,9 +211,24 @@ def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: T
               valid: dict[str, dict[str, float]], test: dict[str, dict[str, float]], beaten: list[str],
               report: ReportPaths, warnings: list[str], *, alias: str | None = None,
               reason: str = "") -> ModelVersion:
-    """Register ``best``; with ``alias`` (e.g. ``champion``) it takes the alias in the same transaction."""
+    """Register ``best``; with ``alias`` (e.g. ``champion``) it takes the alias in the same transaction.
+
+    The stored reference profile describes the population the model will meet, not the sample it was
+    fitted on. Its features and label come from the training split, weighted to undo negative
+    downsampling (:func:`_population_weights`), so label shares and the features that move with the
+    label are those of the full data. Its prediction profile comes from ``best``'s predictions on the
+    **validation** split: that split is never downsampled (training scores would over-represent
+    positives), and the model did not fit its rows (scores on training rows are optimistic: more
+    confident and better separated than anything live traffic will show). It also keeps a sample of
+    :data:`REFERENCE_SAMPLE_ROWS` training rows (drawn by the same weights; the spec's ``sensitive`` columns
+    left out) for monitoring's domain classifier.
+    """
     splits = prepared.splits
-    profile = Profile.from_frame(splits.train, splits.schema, features=list(best.features), label=splits.label)
+    profile = Profile.from_frame(splits.train, splits.schema, features=list(best.features), label=splits.label,
+                                 weights=_population_weights(splits.train, splits.label, splits.negative_rate),
+                                 sample_rows=REFERENCE_SAMPLE_ROWS, private=spec.sensitive, seed=spec.seed)
+    predictions = PredictionProfile.of(best.predict(splits.valid), spec.task, classes=best.classes)
+    profile = replace(profile, prediction=predictions)
     with tempfile.TemporaryDirectory(prefix="loopline-model-") as tmp:
         artifact = Path(tmp) / "model"
         sha256 = save_model(best, artifact)
@@ -234,6 +249,22 @@ def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: T
         )
         shutil.rmtree(artifact, ignore_errors=True)
     return version
+
+
+REFERENCE_SAMPLE_ROWS = 1_000  # rows kept with the profile for monitoring's multivariate (domain) check
+
+
+def _population_weights(train: pd.DataFrame, label: str, negative_rate: float | None) -> np.ndarray | None:
+    """Frequency weights that undo negative downsampling of ``train``: ``1 / rate`` on negatives, 1 on positives.
+
+    ``data.prepare`` keeps every row whose (0/1-normalised) binary label is 1 and each row whose label
+    is 0 with probability ``negative_rate``, so each kept negative stands for ``1 / rate`` rows. None
+    (no weights) when nothing was dropped: no rate, or a rate of 1.
+    """
+    if negative_rate is None or negative_rate >= 1.0:
+        return None
+    negative = train[label].to_numpy() == 0
+    return np.where(negative, 1.0 / negative_rate, 1.0)
 
 
 def _runtime_note(model: TrainedModel) -> dict[str, str]:

@@ -14,7 +14,8 @@ Typical use (the training loop does this for you)::
 Serving's deployments are kept here too, every revision with who deployed it and why
 (``registry.deploy(spec, actor=...)``, ``deployment``, ``deployment_history``), with the online
 experiments they run (``registry.experiment(name)``: arms, versions, shares, start and end) and the
-kill switches every worker follows (``set_killed``, ``controls``).
+kill switches every worker follows (``set_killed``, ``controls``). The alerts monitoring fires are stored
+here too, with their rule's cool-down applied (``record_alert``, ``alerts``).
 
 Registering a version and moving an alias to it is one transaction. Stored artifact paths are
 relative to the workspace's artifact root and never resolve outside it.
@@ -22,6 +23,7 @@ relative to the workspace's artifact root and never resolve outside it.
 
 from __future__ import annotations
 
+from loopline.registry._alerts import StoredAlert
 from loopline.registry._card import render_card
 from loopline.registry._controls import Control, ControlKind
 from loopline.registry._deployments import Deployment, ExperimentArm, ExperimentRecord
@@ -39,5 +41,6 @@ __all__ = [
     "Registry",
     "Run",
     "RunStatus",
+    "StoredAlert",
     "render_card",
 ]

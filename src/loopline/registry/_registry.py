@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,7 +12,8 @@ import sqlalchemy as sa
 
 from loopline._errors import RegistryError, WorkspaceError
 from loopline.models import load_model
-from loopline.registry import _aliases, _controls, _deployments, _runs
+from loopline.registry import _alerts, _aliases, _controls, _deployments, _runs
+from loopline.registry._alerts import StoredAlert
 from loopline.registry._controls import Control, ControlKind
 from loopline.registry._deployments import Deployment, ExperimentRecord
 from loopline.registry._engine import create_registry_engine, read_connection
@@ -225,3 +227,19 @@ class Registry:
     def controls(self, *, history: bool = False) -> list[Control]:
         """The current state of every kill switch ever used (or, with ``history``, every switch, oldest first)."""
         return _controls.current(self._engine, history=history)
+
+    # alerts -------------------------------------------------------------------------------------
+
+    def record_alert(self, *, model: str, version: int | None, rule: Mapping[str, Any], value: float, message: str,
+                     fired_at: datetime, cooldown: timedelta) -> StoredAlert | None:
+        """Store an alert that fired (``rule`` as plain JSON with at least ``metric`` and ``severity``), unless
+        the same rule fired for the same model and version within ``cooldown`` of ``fired_at``, before or
+        after: then nothing is written and None comes back (one incident, one alert). The model (and the
+        version, when given) must exist. One transaction, under a lock, so concurrent recorders of one
+        incident store it once."""
+        return _alerts.record_alert(self._engine, model=model, version=version, rule=rule, value=value,
+                                    message=message, fired_at=fired_at, cooldown=cooldown)
+
+    def alerts(self, model: str, *, since: datetime | None = None) -> list[StoredAlert]:
+        """The alerts stored for ``model`` (fired at or after ``since``, a timezone-aware time), oldest first."""
+        return _alerts.history(self._engine, model, since=since)

@@ -5,7 +5,8 @@ backend, PostgreSQL's JSON types refuse them) and timestamps are timezone-aware 
 and out, whatever the backend stores. ``artifact_path`` and ``card_path`` are POSIX paths relative to
 the workspace's artifact root (rows written before schema revision 0002 may hold absolute paths; see
 ``loopline.registry._lookup``). A run's ``heartbeat_at`` is its last sign of life and
-``heartbeat_timeout_s`` how long it may stay silent before it is reported abandoned.
+``heartbeat_timeout_s`` how long it may stay silent before it is reported abandoned. ``alerts`` holds the
+alerts monitoring fired (revision 0004).
 """
 
 from __future__ import annotations
@@ -181,3 +182,19 @@ experiments = sa.Table(
     sa.Column("ended_at", UTCDateTime(), nullable=True),
 )
 """The online experiments deployments run: their arms with the versions each served, start and end."""
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=True),
+    sa.Column("rule_key", sa.String(64), nullable=False),
+    sa.Column("rule", JSONText(), nullable=False),
+    sa.Column("metric", sa.Text(), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float(), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("fired_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "model", "rule_key", "fired_at"),
+)
+"""Fired alerts that passed their rule's cool-down (``loopline.registry._alerts``), append-only."""

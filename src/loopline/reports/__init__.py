@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from loopline.reports._evaluation import ReportPaths, render_evaluation
 from loopline.reports._experiment import render_experiment
+from loopline.reports._monitoring import render_monitoring
 from loopline.reports._plotly import plotly_figure_html
 from loopline.reports._write import write_html, write_json
 
-__all__ = ["ReportPaths", "plotly_figure_html", "render_evaluation", "render_experiment", "write_html", "write_json"]
+__all__ = [
+    "ReportPaths",
+    "plotly_figure_html",
+    "render_evaluation",
+    "render_experiment",
+    "render_monitoring",
+    "write_html",
+    "write_json",
+]

@@ -1,4 +1,4 @@
-"""The problem spec: task, data, label, features, split, metrics, decision costs, slices, serving.
+"""The problem spec: task, data, label, features, split, metrics, decision costs, slices, serving, monitoring.
 
 >>> spec = ProblemSpec.from_dict({
 ...     "name": "churn", "task": "binary", "data": {"source": "customers.csv"},
@@ -23,7 +23,17 @@ from loopline.spec._metrics import (
     metric_loss,
     ranking_loss,
 )
+from loopline.spec._monitoring import (
+    AlertRule,
+    AlertRules,
+    DriftSpec,
+    MonitoringSpec,
+    Operator,
+    Severity,
+    load_rules,
+)
 from loopline.spec._spec import (
+    HASH_EXCLUDED,
     BaselineSpec,
     ColumnType,
     DataSpec,
@@ -46,12 +56,16 @@ from loopline.spec._spec import (
 __all__ = [
     "DEFAULT_PRIMARY",
     "DIRECTION",
+    "HASH_EXCLUDED",
     "METRICS",
+    "AlertRule",
+    "AlertRules",
     "BaselineSpec",
     "ColumnType",
     "DataSpec",
     "DecisionSpec",
     "Direction",
+    "DriftSpec",
     "EventLabelSpec",
     "FeatureTableSpec",
     "FeaturesSpec",
@@ -60,9 +74,12 @@ __all__ = [
     "MetricsSpec",
     "ModelKind",
     "ModelsSpec",
+    "MonitoringSpec",
+    "Operator",
     "ProblemSpec",
     "SamplingSpec",
     "ServingSpec",
+    "Severity",
     "SplitSpec",
     "Task",
     "TuneSpec",
@@ -70,6 +87,7 @@ __all__ = [
     "describe_validation",
     "format_duration",
     "is_better",
+    "load_rules",
     "metric_direction",
     "metric_loss",
     "parse_duration",

@@ -27,6 +27,7 @@ from loopline._errors import SpecError
 from loopline._names import check_name
 from loopline.spec._duration import format_duration, parse_duration
 from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
+from loopline.spec._monitoring import MonitoringSpec
 
 Duration = Annotated[
     timedelta,
@@ -36,6 +37,8 @@ Duration = Annotated[
 ColumnType = Literal["numeric", "categorical", "boolean", "timestamp", "text"]
 ModelKind = Literal["linear", "lightgbm"]
 DEFAULT_FIRST_STAGE_K = 100
+HASH_EXCLUDED = ("monitoring",)
+"""Top-level keys that do not change the trained model, so :meth:`ProblemSpec.spec_hash` leaves them out."""
 
 
 class _Strict(BaseModel):
@@ -297,6 +300,7 @@ class ProblemSpec(_Strict):
     models: ModelsSpec = Field(default_factory=ModelsSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     seed: int = 0
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -356,8 +360,10 @@ class ProblemSpec(_Strict):
         return str(p if p.is_absolute() else self._base_dir / p)
 
     def spec_hash(self) -> str:
-        """sha256 of the canonical JSON of the spec: equal specs have equal hashes."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical JSON of the spec: equal specs have equal hashes. ``monitoring`` is left out:
+        it does not change the trained model (and specs written before it existed keep their hash)."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude=set(HASH_EXCLUDED)), sort_keys=True,
+                               separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def with_base_dir(self, base_dir: Path, source: str | None = None) -> ProblemSpec:
