@@ -15,7 +15,7 @@ import pytest
 
 from loopline import ServingError
 from loopline.events import EventLog, assign
-from loopline.loop import ServedDemo, open_demo_workspace, run_demo, run_served_demo
+from loopline.loop import DemoOutcome, ServedDemo, open_demo_workspace, run_demo, run_served_demo
 from loopline.loop._serve_demo import SERVED_EVENTS, SERVED_SIMULATION, _Replay
 from loopline.registry import Registry
 from loopline.serving._app import ChampionRoute
@@ -141,11 +141,40 @@ def test_a_units_assignment_carries_its_first_exposures_time(served_ws: Workspac
 # -- the demo end to end -----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def served_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, ServedDemo]:
+def served_outcome(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, DemoOutcome]:
     ws = open_demo_workspace(tmp_path_factory.mktemp("served") / "demo")
-    outcome = run_demo(ws, config=SMALL, n_boot=20, experiment_days=0, served_days=1, served_users=400)
+    return ws, run_demo(ws, config=SMALL, n_boot=20, experiment_days=0, served_days=1, served_users=400)
+
+
+@pytest.fixture(scope="module")
+def served_demo(served_outcome: tuple[Workspace, DemoOutcome]) -> tuple[Workspace, ServedDemo]:
+    ws, outcome = served_outcome
     assert outcome.served is not None
     return ws, outcome.served
+
+
+@pytest.mark.slow
+def test_the_demo_monitors_the_served_control_arm_from_the_servers_log(
+        served_outcome: tuple[Workspace, DemoOutcome], capsys: pytest.CaptureFixture[str]) -> None:
+    from loopline.cli._show import show_demo_monitoring
+
+    ws, outcome = served_outcome
+    run, served = outcome.monitoring, outcome.served
+    assert run is not None and served is not None
+    exposures = EventLog(served.events_root).read("exposures")
+    control = exposures[exposures["served"] & (exposures["model_version"] == str(served.versions["control"]))]
+    assert run.findings.rows == len(control) and run.findings.version == served.versions["control"]
+    assert {c.name for c in run.findings.drift.features} | set(run.findings.drift.skipped) == set(
+        outcome.training.version.features)
+    measured, labels = run.findings.performance, run.findings.labels
+    assert measured is not None and labels is not None and labels.exposures == len(control)
+    assert measured.overall.realised["roc_auc"] is not None
+    assert run.report is not None and run.report.html.is_file() and run.report.html.parent == (
+        ws.root / "reports" / "monitoring")
+    show_demo_monitoring(run)
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"monitoring of the control arm's {len(control):,} served exposures" in text
+    assert "estimated from the scores alone" in text
 
 
 @pytest.mark.slow

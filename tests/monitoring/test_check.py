@@ -105,15 +105,18 @@ def test_performance_is_measured_once_feedback_labels_the_window(ws: Workspace) 
     end = DAY + timedelta(days=1)
     found = check(ws, model="churn", start=DAY, end=end, now=end + timedelta(hours=2), label=label)
     measured = found.performance
-    assert measured is not None and measured.report.exposures == 3_000 and measured.report.censored == 0
+    assert measured is not None and found.labels is not None
+    assert found.labels.exposures == 3_000 and found.labels.censored == 0
     scores = Scorer.load(Registry(ws, create=False), "churn").score(customers[list(FEATURES)])
-    realised = measured.performance.overall.realised["roc_auc"]
+    realised = measured.overall.realised["roc_auc"]
+    assert realised is not None
     assert realised.value == pytest.approx(roc_auc_score(customers["churned"], scores), abs=1e-12)
     assert realised.low < realised.value < realised.high
-    assert abs(measured.performance.overall.estimated["roc_auc"] - realised.value) < 0.05  # an estimate, beside it
+    estimated = measured.overall.estimated["roc_auc"]
+    assert estimated is not None and abs(estimated - realised.value) < 0.05  # an estimate, shown beside it
     assert found.drift.label is not None and not found.drift.label.drifted  # same churn rate as training
     values = found.values()
     assert values["performance.roc_auc"] == realised.value and "performance.estimated.roc_auc" in values
 
     early = check(ws, model="churn", start=DAY, end=end, now=DAY + timedelta(hours=12), label=label)
-    assert early.performance.report.censored > 1_000  # windows still open are not counted as negatives
+    assert early.labels is not None and early.labels.censored > 1_000  # open windows are not negatives

@@ -87,6 +87,7 @@ def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
         "truth_position_blind": {k: v.value for k, v in blind.items()},
         "experiment": None if outcome.experiment is None else experiment_json(outcome.experiment),
         "served": None if outcome.served is None else served_json(outcome.served),
+        "monitoring": None if outcome.monitoring is None else outcome.monitoring.to_dict(),
     })
     return data
 
@@ -108,6 +109,29 @@ def show_demo(outcome: DemoOutcome) -> None:
         show_experiment_demo(outcome.experiment)
     if outcome.served is not None:
         show_served_demo(outcome.served)
+    if outcome.monitoring is not None:
+        show_demo_monitoring(outcome.monitoring)
+
+
+def show_demo_monitoring(run: Any) -> None:
+    """Three lines: drift and quality of the served day, its performance (realised and estimated), the report."""
+    found = run.findings
+    drifted = [c.name for c in found.drift.features if c.drifted]
+    out.print("")
+    out.print(f"[bold]monitoring[/] of the control arm's {found.rows:,} served exposures against v{found.version}'s "
+              f"training reference: " + (f"drift detected in {', '.join(drifted)}" if found.drift_detected else
+                                         f"no dataset drift ({len(drifted)} of {len(found.drift.features)} features "
+                                         "drifted)") + f"; {len(found.quality.issues)} data-quality issue(s); "
+              f"{len(run.alerts)} alert(s)")
+    measured = found.performance
+    if measured is not None and measured.overall.realised.get("roc_auc") is not None:
+        realised = measured.overall.realised["roc_auc"]
+        estimated = measured.overall.estimated.get("roc_auc")
+        shown = "n/a" if estimated is None else f"{estimated:.4f}"
+        out.print(f"served AUC from the posted clicks {realised.value:.4f} [{realised.low:.4f}, {realised.high:.4f}]; "
+                  f"estimated from the scores alone {shown}")
+    if run.report is not None:
+        out.print(f"monitoring report: {run.report.html}")
 
 
 def experiment_json(demo: Any) -> dict[str, Any]:

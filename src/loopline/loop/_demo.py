@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from loopline._progress import SILENT, Progress
 from loopline.events import EventLog
 from loopline.loop._demo_workspace import clear_demo_folders, require_demo_workspace
 from loopline.loop._experiment import ExperimentDemo, run_experiment_demo
+from loopline.loop._monitor import MonitorRun, monitor
 from loopline.loop._serve_demo import DEFAULT_SERVED_USERS, ServedDemo, run_served_demo
 from loopline.loop._train import TrainingOutcome, register_candidate, train
 from loopline.simulate import FeedSimulator, SimConfig, SimulationResult
@@ -46,6 +48,7 @@ class DemoOutcome:
     training: TrainingOutcome
     experiment: ExperimentDemo | None = None
     served: ServedDemo | None = None
+    monitoring: MonitorRun | None = None
 
 
 def demo_spec(log: EventLog, *, name: str = "feed-engagement") -> dict[str, Any]:
@@ -64,6 +67,10 @@ def demo_spec(log: EventLog, *, name: str = "feed-engagement") -> dict[str, Any]
             "from_events": {"feedback": log.glob("feedback"), "event": "click", "window": "30m",
                             "on": ["request_id", "item_id"]},
         },
+        "monitoring": {"window": "1d", "alerts": [
+            {"metric": "drift.share", "op": ">=", "threshold": 0.5, "severity": "critical"},
+            {"metric": "performance.roc_auc", "op": "<", "threshold": 0.6, "severity": "warning"},
+            {"metric": "health.latency_p99_ms", "op": ">", "threshold": 100, "severity": "warning"}]},
         "features": {
             # What the serving policy logged about itself is not known before ranking, and the
             # position is a consequence of the ranking, so neither may become a feature.
@@ -132,6 +139,23 @@ def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: i
             served = run_served_demo(workspace, config=config, model_name=spec.name,
                                      arms={arm: version for arm, (version, _) in arms.items()},
                                      shadow=shadow.version, days=served_days, users=served_users, progress=progress)
+    monitoring = None
+    if served is not None:
+        monitoring = monitor_served(workspace, model=spec.name, served=served, progress=progress)
     return DemoOutcome(workspace=workspace.root, spec_path=spec_path, simulation=simulation, training=training,
-                       experiment=experiment, served=served)
+                       experiment=experiment, served=served, monitoring=monitoring)
 
+
+def monitor_served(workspace: Workspace, *, model: str, served: ServedDemo, progress: Progress = SILENT) -> MonitorRun:
+    """Monitor the control arm of the served days from the server's log: drift against the champion's training
+    reference, quality, health, and performance from the posted feedback, with the report under
+    ``reports/monitoring``. The server stamped its records with the wall clock while it replayed the simulated
+    days, so the window is the log's own span, and every label window is closed an hour after it. The demo
+    posts no webhook."""
+    log = EventLog(served.events_root)
+    stamps = log.read("exposures", columns=["ts"])["ts"]
+    start, end = stamps.min().to_pydatetime(), stamps.max().to_pydatetime() + timedelta(seconds=1)
+    return monitor(workspace, model=model, version=served.versions["control"], deployment=served.deployment,
+                   log=log, end=end, window=end - start, history=end - start, period=end - start,
+                   now=end + timedelta(hours=1), report_dir=workspace.root / "reports" / "monitoring",
+                   post=lambda url, alerts: None, progress=progress)

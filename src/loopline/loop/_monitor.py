@@ -20,6 +20,7 @@ from typing import Any
 
 from loopline._errors import LooplineError
 from loopline._progress import SILENT, Progress
+from loopline.events import EventLog
 from loopline.monitoring import DriftThresholds, Findings, check, timeline
 from loopline.monitoring._alerts import Alert, AlertLog, NotEvaluated, evaluate, post_webhook
 from loopline.registry import Registry
@@ -54,7 +55,7 @@ def monitor(workspace: Workspace, *, model: str, version: int | str = "champion"
             alerts_file: Path | None = None, report_dir: Path | None = None, period: timedelta = timedelta(days=1),
             history: timedelta | None = None, table: str | None = None, time_column: str | None = None,
             now: datetime | None = None, post: Callable[[str, list[Alert]], None] = post_webhook,
-            progress: Progress = SILENT) -> MonitorRun:
+            log: EventLog | None = None, progress: Progress = SILENT) -> MonitorRun:
     """One pass of ``loopline monitor`` (see the module docstring). ``history`` is the span the report draws
     (the window by default), in ``period`` steps."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -65,7 +66,7 @@ def monitor(workspace: Workspace, *, model: str, version: int | str = "champion"
     main = window or settings.window
     thresholds = DriftThresholds(**settings.drift.model_dump())
     options: dict[str, Any] = {"version": number, "deployment": deployment, "table": table,
-                               "time_column": time_column, "now": now, "drift_thresholds": thresholds}
+                               "time_column": time_column, "now": now, "drift_thresholds": thresholds, "log": log}
     findings = check(workspace, model=model, end=end, window=main, progress=progress, **options)
     fired: list[Alert] = []
     skipped: list[NotEvaluated] = []

@@ -60,8 +60,9 @@ class Findings:
     drift: Drift
     quality: Quality
     health: Health | None = None
-    performance: Any = None          # monitoring._performance.Performance when labels could be built
+    performance: Performance | None = None  # when labels could be built (or a callable gave one)
     notes: list[str] = field(default_factory=list)
+    labels: LabelReport | None = None       # how the window's labels were built from the feedback log
 
     @property
     def drift_detected(self) -> bool:
@@ -98,6 +99,9 @@ class Findings:
             "quality": asdict(self.quality),
             "health": None if self.health is None else asdict(self.health),
             "performance": None if self.performance is None else _plain(self.performance),
+            "labels": None if self.labels is None else {
+                "exposures": self.labels.exposures, "censored": self.labels.censored,
+                "positives": self.labels.positives},
             "notes": self.notes,
         }
         result: dict[str, Any] = to_plain(out)
@@ -110,11 +114,12 @@ def check(workspace: Workspace, *, model: str, version: int | str = "champion", 
           now: datetime | None = None, drift_thresholds: DriftThresholds = DRIFT_DEFAULTS,
           quality_thresholds: QualityThresholds = QUALITY_DEFAULTS, counters: ServerCounters | None = None,
           performance: Callable[[WindowSource, Profile], Any] | None = None, label: LabelSpec | None = None,
-          progress: Progress = SILENT) -> Findings:
+          log: EventLog | None = None, progress: Progress = SILENT) -> Findings:
     """One monitoring pass (see the module docstring). The window is ``[start, end)``; without them it is the
     ``window`` before ``now`` (the current time by default). Performance is measured when ``label`` (by default
     the trained spec's label) comes from events: the labels are built from the workspace's feedback log, each
-    exposure's label window closed by ``now``; ``performance`` replaces that with any callable."""
+    exposure's label window closed by ``now``; ``performance`` replaces that with any callable. ``log`` is the
+    event log to read (the workspace's by default)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     end = end or now
     start = start or end - window
@@ -126,6 +131,7 @@ def check(workspace: Workspace, *, model: str, version: int | str = "champion", 
                               "registered without one). Register a version trained by 'loopline train'.")
     profile = Profile.from_dict(stored)
     deployment = deployment or model
+    events = log if log is not None else EventLog.for_workspace(workspace)
     if table is None:  # the server logs sensitive columns as digests: compare digests with digests
         profile = _hashed(profile, _sensitive(registry, model, number))
     if table is not None:
@@ -133,8 +139,7 @@ def check(workspace: Workspace, *, model: str, version: int | str = "champion", 
                                          end=end if time_column else None)
         prediction = SCORE if SCORE in source.types else None
     else:
-        source = WindowSource.from_log(EventLog.for_workspace(workspace), start=start, end=end,
-                                       deployment=deployment, model_version=number)
+        source = WindowSource.from_log(events, start=start, end=end, deployment=deployment, model_version=number)
         prediction = SCORE
     notes: list[str] = []
     with source:
@@ -148,20 +153,24 @@ def check(workspace: Workspace, *, model: str, version: int | str = "champion", 
                                   categorical=_of_kind(profile, CategoricalProfile), alpha=drift_thresholds.alpha)
         found_drift = drift(profile, stats, prediction=prediction, thresholds=drift_thresholds, domain=domain)
         found_quality = quality(stats, _quality_reference(profile), now=now, thresholds=quality_thresholds)
-        found_performance = None
+        found_performance: Any = None
         if performance is None and table is None:
-            performance = _served_performance(workspace, registry, model, number, start, end, now, label)
+            performance = _served_performance(events, registry, model, number, start, end, now, label)
         if performance is not None:
             try:
                 found_performance = performance(source, profile)
             except LooplineError as exc:
                 notes.append(f"performance not computed: {exc}")
-        labels = getattr(found_performance, "labels", None)
-        if labels is not None and len(labels):
-            found_drift = replace(found_drift, label=label_drift(profile, labels, thresholds=drift_thresholds))
+        label_report = None
+        if isinstance(found_performance, ServedPerformance):
+            label_report = found_performance.report
+            if len(found_performance.labels):
+                found_drift = replace(found_drift, label=label_drift(profile, found_performance.labels,
+                                                                     thresholds=drift_thresholds))
+            found_performance = found_performance.performance
     found_health = None
     if table is None:
-        with WindowSource.from_log(EventLog.for_workspace(workspace), start=start, end=end, deployment=deployment,
+        with WindowSource.from_log(events, start=start, end=end, deployment=deployment,
                                    served_only=False) as everything:
             try:
                 found_health = health(everything, counters=counters)
@@ -169,7 +178,7 @@ def check(workspace: Workspace, *, model: str, version: int | str = "champion", 
                 notes.append(f"health not computed: {exc}")
     return Findings(model=model, version=number, deployment=deployment, source=stats.description, start=start,
                     end=end, checked_at=now, rows=stats.rows, drift=found_drift, quality=found_quality,
-                    health=found_health, performance=found_performance, notes=notes)
+                    health=found_health, performance=found_performance, notes=notes, labels=label_report)
 
 
 def timeline(workspace: Workspace, *, model: str, start: datetime, end: datetime,
@@ -207,22 +216,14 @@ def _aggregate(source: WindowSource, profile: Profile, prediction: str | None, p
 
 @dataclass(frozen=True)
 class ServedPerformance:
-    """Performance of the window's served exposures with the labels the feedback log gave them."""
+    """Performance of the window's served exposures, the labels the feedback log gave them, and how."""
 
     performance: Performance
     labels: np.ndarray
     report: LabelReport
 
-    def values(self) -> dict[str, float | None]:
-        return self.performance.values()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.performance.to_dict(), "labels": {"labelled": self.report.exposures - self.report.censored,
-                                                         "censored": self.report.censored,
-                                                         "positives": self.report.positives}}
-
-
-def _served_performance(workspace: Workspace, registry: Registry, model: str, version: int, start: datetime,
+def _served_performance(log: EventLog, registry: Registry, model: str, version: int, start: datetime,
                         end: datetime, now: datetime,
                         given: LabelSpec | None) -> Callable[[WindowSource, Profile], Any] | None:
     """When the version's spec builds its label from events: the realised (labels from the workspace's feedback
@@ -243,8 +244,7 @@ def _served_performance(workspace: Workspace, registry: Registry, model: str, ve
         wanted = [c for c in dict.fromkeys(["ts", "score", "served", "request_id", "unit_id", "item_id",
                                             "position", *events.on, *slices]) if c in source.types]
         exposures = source.con.sql(f"SELECT {', '.join(_quote(c) for c in wanted)} FROM {_VIEW}").df()
-        feedback = EventLog.for_workspace(workspace).read("feedback", start=start, end=min(end + events.window, now)
-                                                          + timedelta(microseconds=1))
+        feedback = log.read("feedback", start=start, end=min(end + events.window, now) + timedelta(microseconds=1))
         feedback = feedback[feedback["event"] == events.event] if len(feedback) else feedback
         labelled, report = labelled_exposures(exposures, feedback, label_spec=label, now=now)
         labels = pd.Series(np.nan, index=exposures.index)
