@@ -39,6 +39,7 @@ False
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -136,6 +137,7 @@ def _check_options(*, alpha: float, min_effect: float, min_rows: int) -> None:
 # ---- Kolmogorov-Smirnov ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # the verdict and the statistics table ask for the same p-value
 def _ks_p_value(d: float, n1: float, n2: float) -> float:
     # scipy.stats.ks_2samp(method="asymp"), two-sided: the exact one-sample Kolmogorov distribution (kstwo)
     # at n = round(n1 n2 / (n1 + n2)), computed in scipy's order (larger size first) so results agree to the bit.
