@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from loopline import ServingError
 from loopline.events import EventLog
@@ -250,6 +252,32 @@ def test_a_killed_route_ranks_in_the_baseline_order_and_predict_says_why(served_
     assert ready.status_code == 503 and "no model is loaded" in ready.json()["error"]
     logged = EventLog.for_workspace(served_ws).read("exposures")
     assert logged["item_id"].tolist() == ["i0", "i1", "i2", "i3"] and logged["score"].isna().all()
+
+
+def test_an_exploring_unit_is_shown_a_random_order_with_the_models_scores_logged_as_explored(
+        served_ws: Workspace) -> None:
+    champion, _ = scorers(served_ws)
+    route = ChampionRoute(arm="explore", scorer=champion, explore=True)
+    rows = customer_rows(12, seed=5)
+    items = [{"item_id": f"i{j}", **{k: r[k] for k in FEATURES}} for j, r in enumerate(rows)]
+    by_item = dict(zip([i["item_id"] for i in items], reference(served_ws, rows), strict=True))
+    answers = []
+    with running(served_ws, router=FixedRouter(route)) as client:
+        for _ in range(40):
+            answer = client.post("/v1/rank", json={"unit_id": "u9", "items": items})
+            assert answer.status_code == 200
+            answers.append(answer.json())
+    orders = [[i["item_id"] for i in a["items"]] for a in answers]
+    for body, order in zip(answers, orders, strict=True):
+        assert sorted(order) == sorted(by_item) and body["arm"] == "explore"
+        np.testing.assert_allclose([i["score"] for i in body["items"]], [by_item[i] for i in order], atol=1e-9)
+    by_score = sorted(by_item, key=lambda i: -by_item[i])
+    assert sum(order == by_score for order in orders) <= 1 and len({tuple(o) for o in orders}) > 30
+    top = [Counter(order[0] for order in orders)[i] for i in by_item]  # each item on top about 1/12 of the time
+    assert stats.chisquare(top).pvalue > 0.001
+    logged = EventLog.for_workspace(served_ws).read("exposures")
+    first = logged[logged["request_id"] == answers[0]["request_id"]].sort_values("position")
+    assert first["item_id"].tolist() == orders[0][:len(first)] and first["explore"].all()
 
 
 def test_a_units_first_exposure_in_an_experiment_writes_its_assignment(served_ws: Workspace) -> None:

@@ -83,7 +83,7 @@ TWO_ARMS = {"control": {"version": "champion", "weight": 0.5}, "treatment": {"ve
     ({"shadows": [3, "v3"]}, "feed.yaml, shadows: '3' is listed twice; list each shadow once"),
     ({"shadows": "challenger"}, "feed.yaml, shadows: expected a list of versions or aliases, e.g. [3, challenger], "
                                 "got 'challenger'."),
-    ({"holdout": 0.00001}, "feed.yaml, holdout: the holdout is a share of units of at least 0.0001 (assignment has "
+    ({"holdout": 0.00001}, "feed.yaml, holdout: a share of units is at least 0.0001 (assignment has "
                            "10000 buckets), or 0 for none; got 1e-05."),
     ({"name": "../feed"}, "feed.yaml, name: deployment name '../feed' is not usable"),
     ({"experiment": "feed.holdout", "arms": TWO_ARMS},

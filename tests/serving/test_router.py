@@ -112,6 +112,27 @@ def test_the_holdout_and_the_canary_are_carved_with_their_own_salts(models: Regi
     assert all(r.experiment is None for r in routes if r.arm == "canary")
 
 
+def test_exploration_takes_its_share_after_the_holdout_with_its_own_salt_and_the_control_model(
+        models: Registry) -> None:
+    deploy(models, feed(holdout=0.1, explore=0.05))
+    router = Router(models, "feed")
+    units = UNITS[:10_000]
+    held = assign("x", units, {"in": 0.1, "out": 0.9}, salt="holdout:feed") == "in"
+    explored = assign("x", units, {"in": 0.05, "out": 0.95}, salt="explore:feed") == "in"
+    arm = assign("ab", units, {"control": 0.5, "treatment": 0.5})
+    routes = [router.route(u) for u in units]
+    assert [r.arm for r in routes] == np.where(held, "holdout", np.where(explored, "explore", arm)).tolist()
+    explore = [r for r in routes if r.arm == "explore"]
+    assert stats.binomtest(len(explore), int((~held).sum()), 0.05).pvalue > 0.01
+    assert all(r.explore and version(r) == 1 and r.experiment is None for r in explore)  # control's model, no A/B
+    assert not any(r.explore for r in routes if r.arm != "explore")
+    deploy(models, feed(holdout=0.1, explore=0.2))  # a larger share moves no unit of the holdout or the arms
+    moved = Router(models, "feed")
+    assert all(moved.route(u).arm in (r.arm, "explore") for u, r in zip(units, routes, strict=True))
+    with pytest.raises(ServingError, match=r"explore: a share of units is at least 0\.0001"):
+        feed(explore=0.00001)
+
+
 def test_weights_are_honoured(models: Registry) -> None:
     weights = {"control": 0.5, "treatment": 0.3, "bold": 0.2}
     deploy(models, feed(arms={arm: {"version": v, "weight": w} for (arm, w), v in zip(weights.items(), (1, 2, 3),

@@ -99,6 +99,7 @@ from loopline.serving._service import (  # noqa: F401 - ChampionRoute: tests bui
 from loopline.workspace import Workspace
 
 log = logging.getLogger("loopline.serving")
+EXPLORE_SEED = 0x5EED  # mixed with the request id: the random order differs from interleaving's coin flips
 _BEARER = HTTPBearer(auto_error=False, description="An API key from 'loopline keys create NAME'.")
 
 
@@ -207,6 +208,8 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
                                                                                                  other.version)))
             ranked, shortlist = _widen(funneled, len(ids)), funneled.shortlist
             fallback = "; ".join(why for why in (route.fallback, funneled.fallback) if why) or None
+            if route.explore and funneled.fallback is None:
+                ranked = _explored(ranked, rid)
         pairs = zip(ranked.order.tolist(), ranked.scores, strict=True)
         items: list[dict[str, Any]] = [{"item_id": ids[i], "score": s, "position": p} for p, (i, s) in enumerate(pairs)]
         if ranked.teams is not None:
@@ -219,6 +222,8 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
             "team": ranked.teams[:k], "model_version": ranked.versions[:k] if ranked.versions is not None else None}
         if fallback != route.fallback:
             extra = {**(extra or {}), "fallback": fallback}
+        if route.explore:
+            extra = {**(extra or {}), "explore": True}
         ts = svc.log_scores(rid, route, scorer, units=unit, scores=ranked.scores[:k], served=True,
                        latency_ms=_ms(started), rows=k, item_ids=[ids[i] for i in top.tolist()],
                        features=None if ranked.checked is None else {n: v[top] for n, v in ranked.checked.items()},
@@ -361,6 +366,14 @@ def _widen(funneled: Funneled[_Ranked], n: int) -> _Ranked:
         name: spread(values, funneled.shortlist, n) for name, values in ranked.checked.items()}
     return _Ranked(checked, order, [*ranked.scores, *rest], None if ranked.teams is None else [*ranked.teams, *rest],
                    None if ranked.versions is None else [*ranked.versions, *rest])
+
+
+def _explored(ranked: _Ranked, request_id: str) -> _Ranked:
+    """The same scored items shown in an order drawn at random, seeded by the request id (the deployment's
+    exploration share): each keeps its score; the positions are the random order's."""
+    by_item = dict(zip(ranked.order.tolist(), ranked.scores, strict=True))
+    order = np.random.default_rng([int(request_id[:16], 16), EXPLORE_SEED]).permutation(len(ranked.order))
+    return _Ranked(ranked.checked, order, [by_item[i] for i in order.tolist()], None, None)
 
 
 def _version(scorer: Scorer) -> str | None:

@@ -3,7 +3,8 @@
 A deployment YAML names the model, its arms (the first is control) with the version or alias each
 serves and its share of units, the experiment whose name salts the assignment, versions scored in
 the shadow, a canary with the limits that roll it back, a permanent holdout served the baseline
-order, and whether a ranker's first two arms are interleaved::
+order, an exploration share whose rankings are shown in a random order, and whether a ranker's first two
+arms are interleaved::
 
     name: feed
     model: ranker
@@ -14,9 +15,14 @@ order, and whether a ranker's first two arms are interleaved::
     shadows: [3]
     canary: {version: 4, share: 0.05, max_error_rate: 0.02, max_p99_ms: 50, window_s: 60, min_requests: 200}
     holdout: 0.02
+    explore: 0.01
 
 Units are carved in this order, each split with its own salt (so changing one never reshuffles
-another's units): the holdout takes ``holdout`` of all units (salt ``holdout:<name>``); the canary
+another's units): the holdout takes ``holdout`` of all units (salt ``holdout:<name>``); exploration takes
+``explore`` of the rest (salt ``explore:<name>``): the control arm's model scores their candidates, but
+``/v1/rank`` shows them in an order drawn at random per request (seeded by its id), logged with
+``explore=true``, so the log holds clicks by position free of the model's choices (what position-bias
+estimates need) at the price of a worse feed for those units; the canary
 takes ``canary.share`` of the rest (salt ``canary:<name>``); the experiment's arms share what is left
 by weight (salt: the experiment's name). Errors name the file and the key and say how to fix it.
 
@@ -44,6 +50,7 @@ VersionRef = int | str
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
 _NUMBER = re.compile(r"[vV]?(\d+)")
 HOLDOUT_ARM = "holdout"
+EXPLORE_ARM = "explore"
 CANARY_ARM = "canary"
 DEFAULT_ARM = "champion"
 MIN_SHARE = 1 / N_BUCKETS
@@ -110,6 +117,7 @@ class DeploymentSpec(_Strict):
     shadows: tuple[VersionRef, ...] = ()
     canary: CanarySpec | None = None
     holdout: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
+    explore: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
     interleave: bool = False
 
     @field_validator("name")
@@ -128,13 +136,13 @@ class DeploymentSpec(_Strict):
         return None if experiment is None else check_name(experiment, what="experiment", error=ServingError,
                                                           example="ranker-ab")
 
-    @field_validator("holdout")
+    @field_validator("holdout", "explore")
     @classmethod
-    def _holdout(cls, holdout: float) -> float:
-        if 0 < holdout < MIN_SHARE:
-            raise ValueError(f"the holdout is a share of units of at least {MIN_SHARE} (assignment has "
-                             f"{N_BUCKETS} buckets), or 0 for none; got {holdout}")
-        return holdout
+    def _share(cls, share: float) -> float:
+        if 0 < share < MIN_SHARE:
+            raise ValueError(f"a share of units is at least {MIN_SHARE} (assignment has {N_BUCKETS} buckets), or 0 "
+                             f"for none; got {share}")
+        return share
 
     @field_validator("shadows", mode="before")
     @classmethod
@@ -193,6 +201,10 @@ class DeploymentSpec(_Strict):
     @property
     def holdout_salt(self) -> str:
         return f"{HOLDOUT_ARM}:{self.name}"
+
+    @property
+    def explore_salt(self) -> str:
+        return f"{EXPLORE_ARM}:{self.name}"
 
     @property
     def canary_salt(self) -> str:

@@ -9,10 +9,11 @@ swaps the plan in one assignment. A request already holding the old scorer finis
 old scorer is dropped once nothing uses it.
 
 Assignment is :func:`loopline.events.assign`'s: a unit's bucket is a hash of a salt and its id. The
-holdout (salt ``holdout:<deployment>``), the canary (``canary:<deployment>``) and the experiment's
-arms (the experiment's name) each hash with their own salt, so changing one never moves the units of
-another. The per-request path hashes one id with :mod:`hashlib` exactly as ``assign`` does (checked
-against ``assign`` whenever a plan is built) rather than building arrays for it.
+holdout (salt ``holdout:<deployment>``), exploration (``explore:<deployment>``), the canary
+(``canary:<deployment>``) and the experiment's arms (the experiment's name) each hash with their own
+salt, so changing one never moves the units of another. The per-request path hashes one id with
+:mod:`hashlib` exactly as ``assign`` does (checked against ``assign`` whenever a plan is built) rather
+than building arrays for it.
 
 Kill switches always win: a killed deployment serves everyone the baseline order (``scorer=None``);
 a killed version (or the canary's) falls back to the champion, and a killed champion or model to
@@ -35,7 +36,7 @@ from loopline._errors import InputError, ServingError
 from loopline.events import N_BUCKETS, assign
 from loopline.registry import Deployment, Registry
 from loopline.serving._control import CanaryWindow
-from loopline.serving._deployment import CANARY_ARM, HOLDOUT_ARM, DeploymentSpec, VersionRef
+from loopline.serving._deployment import CANARY_ARM, EXPLORE_ARM, HOLDOUT_ARM, DeploymentSpec, VersionRef
 from loopline.serving._scorer import Scorer
 
 log = logging.getLogger("loopline.serving")
@@ -65,6 +66,7 @@ class Route:
     interleave_with: Scorer | None
     first_exposure: bool
     fallback: str | None = None
+    explore: bool = False  # show a ranking in a random order (the deployment's exploration share)
 
 
 class Served(Protocol):
@@ -125,6 +127,7 @@ class _Plan:
     everyone: _Choice | None
     anonymous: _Choice
     holdout: tuple[_Split, _Choice] | None
+    explore: tuple[_Split, _Choice] | None
     canary: tuple[_Split, _Choice] | None
     arms: tuple[_Split | None, tuple[_Choice, ...]]
     scorers: tuple[Scorer, ...]
@@ -194,6 +197,8 @@ class Router:
         unit = _unit_text(unit_id)
         if plan.holdout is not None and plan.holdout[0].index(unit) == 0:
             choice = plan.holdout[1]
+        elif plan.explore is not None and plan.explore[0].index(unit) == 0:
+            choice = plan.explore[1]
         elif plan.canary is not None and plan.canary[0].index(unit) == 0:
             choice = plan.canary[1]
         else:
@@ -385,6 +390,11 @@ class _Builder:
         if spec.holdout > 0 and spec.holdout_experiment not in state.killed_experiments:
             route = Route(HOLDOUT_ARM, spec.holdout_experiment, None, (), None, False)
             holdout = (_Split(spec.holdout_salt, [spec.holdout, 1 - spec.holdout]), _choice(route))
+        explore = None
+        if spec.explore > 0:
+            served = self.arm_route(control, None)  # the control arm's model scores; a random order is shown
+            route = dataclasses.replace(served, arm=EXPLORE_ARM, experiment=None, explore=served.scorer is not None)
+            explore = (_Split(spec.explore_salt, [spec.explore, 1 - spec.explore]), _choice(route))
         canary = None
         canary_scorer = None
         if spec.canary is not None and self.canary_version is not None:
@@ -397,8 +407,8 @@ class _Builder:
             canary = (_Split(spec.canary_salt, [spec.canary.share, 1 - spec.canary.share]), _choice(route))
         arms = self._arm_choices()
         return _Plan(state=state, everyone=everyone, anonymous=_choice(self.arm_route(control, None)),
-                     holdout=holdout, canary=canary, arms=arms, scorers=tuple(self.scorers[v] for v in sorted(
-                         self.scorers)), canary_scorer=canary_scorer,
+                     holdout=holdout, explore=explore, canary=canary, arms=arms,
+                     scorers=tuple(self.scorers[v] for v in sorted(self.scorers)), canary_scorer=canary_scorer,
                      canary_window=window if canary_scorer is not None else None)
 
     def _arm_choices(self) -> tuple[_Split | None, tuple[_Choice, ...]]:

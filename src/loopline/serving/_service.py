@@ -53,6 +53,8 @@ class Route(Protocol):
     def first_exposure(self) -> bool: ...
     @property
     def fallback(self) -> str | None: ...
+    @property
+    def explore(self) -> bool: ...
 
 
 class Router(Protocol):
@@ -72,6 +74,7 @@ class ChampionRoute:
     interleave_with: Scorer | None = None
     first_exposure: bool = False
     fallback: str | None = None
+    explore: bool = False
 
 
 class ChampionRouter:
