@@ -48,6 +48,20 @@ def test_exposures_whose_window_has_not_closed_are_dropped() -> None:
     assert report.censored == 1 and len(out) == 4
 
 
+def test_a_horizon_says_how_far_the_feedback_log_is_complete() -> None:
+    feedback = _feedback([("10min", "r1", "a", "click")])
+    spec = EventLabelSpec(feedback="fb.parquet", window=timedelta(minutes=30))
+    later = (T0 + pd.Timedelta("6h")).to_pydatetime()
+    out, report = make_labels(_exposures(), feedback, event_time="ts", spec=spec, name="clicked", horizon=later)
+    assert report.censored == 0 and out["clicked"].tolist() == [1, 0, 0, 0, 0]  # r4's window closed by 6h
+    early = (T0 + pd.Timedelta("1h")).to_pydatetime()
+    _, report = make_labels(_exposures(), feedback, event_time="ts", spec=spec, name="clicked", horizon=early)
+    assert report.censored == 3  # only the two exposures at T0 had their 30 minutes by 1h
+    with pytest.raises(DataError, match="has no time zone"):
+        make_labels(_exposures(), feedback, event_time="ts", spec=spec, name="clicked",
+                    horizon=later.replace(tzinfo=None))
+
+
 def test_count_and_sum_aggregates() -> None:
     feedback = _feedback([("1min", "r1", "a", "click"), ("2min", "r1", "a", "click"), ("9h", "q", "q", "click")])
     feedback.loc[1, "value"] = 2.5

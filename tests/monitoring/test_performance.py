@@ -236,7 +236,8 @@ def test_realised_multiclass_accuracy_and_macro_f1_equal_scikit_learn_and_accura
     predicted = classes[proba.argmax(axis=1)]
     truth = classes[(rng.random(6000)[:, None] > proba.cumsum(axis=1)).sum(axis=1)]  # drawn from the probabilities
     top = proba.max(axis=1)
-    found = performance(_frame(top, label=predicted), truth, task="multiclass", metric="accuracy", n_boot=30)
+    found = performance(_frame(top, predicted_label=predicted), truth, task="multiclass", metric="accuracy",
+                        n_boot=30)
     realised = found.overall.realised
     assert realised["accuracy"] is not None and realised["macro_f1"] is not None
     assert realised["accuracy"].value == pytest.approx(skm.accuracy_score(truth, predicted), abs=1e-12)

@@ -10,6 +10,7 @@ rather than counted as negatives.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 import pandas as pd
@@ -30,10 +31,13 @@ class LabelReport:
 
 
 def make_labels(exposures: pd.DataFrame, feedback: pd.DataFrame, *, event_time: str, spec: EventLabelSpec,
-                name: str, connection: duckdb.DuckDBPyConnection | None = None) -> tuple[pd.DataFrame, LabelReport]:
+                name: str, connection: duckdb.DuckDBPyConnection | None = None,
+                horizon: datetime | None = None) -> tuple[pd.DataFrame, LabelReport]:
     """``exposures`` with a label column ``name``, in their original order, censored rows removed.
 
     ``aggregate`` sets the label: ``any`` (0/1), ``count`` (matching events) or ``sum`` (of ``value``).
+    ``horizon`` is the time up to which the feedback log is complete (a label window that ends after it is
+    still open); by default the last time recorded in either log.
     """
     require_columns(exposures, [event_time, *spec.on], where="the exposures (data.source)", role="label.from_events")
     require_columns(feedback, [spec.feedback_time, *spec.on, "event"], where=f"the feedback log {spec.feedback}",
@@ -46,7 +50,11 @@ def make_labels(exposures: pd.DataFrame, feedback: pd.DataFrame, *, event_time: 
     ex_time = to_utc(exposures[event_time], column=event_time, where="the exposures")
     fb = feedback[feedback["event"] == spec.event]
     fb_time = to_utc(fb[spec.feedback_time], column=spec.feedback_time, where=f"the feedback log {spec.feedback}")
-    horizon = max(ex_time.max(), fb_time.max() if len(fb_time) else ex_time.max())
+    last = max(ex_time.max(), fb_time.max() if len(fb_time) else ex_time.max())
+    if horizon is not None and (horizon.tzinfo is None or horizon.utcoffset() is None):
+        raise DataError(f"horizon={horizon.isoformat()} has no time zone; event times are UTC instants. Pass e.g. "
+                        "datetime(2026, 1, 1, tzinfo=timezone.utc).")
+    complete = last if horizon is None else pd.Timestamp(horizon).tz_convert("UTC")
 
     keys = pd.DataFrame({f"k{i}": exposures[c].to_numpy() for i, c in enumerate(spec.on)})
     keys["_row"] = range(len(exposures))
@@ -70,7 +78,7 @@ def make_labels(exposures: pd.DataFrame, feedback: pd.DataFrame, *, event_time: 
     finally:
         con.unregister("_ll_exposures")
         con.unregister("_ll_outcomes")
-    closed = (ex_time + spec.window <= horizon).to_numpy()
+    closed = (ex_time + spec.window <= complete).to_numpy()
     out = exposures.loc[closed].copy()
     out[name] = labels["label"].to_numpy()[closed]
     out = out.reset_index(drop=True)

@@ -362,18 +362,8 @@ def labelled_exposures(exposures: pd.DataFrame, feedback: pd.DataFrame, *, label
                         role="label.from_events")
         fb_times = to_utc(feedback[events.feedback_time], column=events.feedback_time, where="the feedback log")
         feedback = feedback.loc[(fb_times <= cutoff).to_numpy()]
-        # A record of the outcome event at ``now`` whose keys are null: it answers no exposure (a null key never
-        # joins) but tells make_labels that the log is complete up to ``now``.
-        clock: dict[str, list[Any]] = {c: [None] for c in feedback.columns}
-        clock.update({events.feedback_time: [cutoff], "event": [events.event]})
-        if "value" in clock:
-            clock["value"] = [np.nan]
-        feedback = pd.concat([feedback.astype(object), pd.DataFrame(clock, dtype=object)], ignore_index=True)
-        feedback[events.feedback_time] = to_utc(feedback[events.feedback_time], column=events.feedback_time,
-                                                where="the feedback log")
-        if "value" in feedback.columns:
-            feedback["value"] = pd.to_numeric(feedback["value"])
-    labelled, report = make_labels(frame, feedback, event_time=time, spec=events, name=name)
+    labelled, report = make_labels(frame, feedback, event_time=time, spec=events, name=name,
+                                   horizon=None if now is None else _utc(now, "now"))
     labelled.index = exposures.index[labelled.pop(row).to_numpy()]
     return labelled, LabelReport(exposures=len(exposures), censored=report.censored + late,
                                  positives=report.positives)
@@ -386,7 +376,7 @@ def performance(exposures: pd.DataFrame, labels: pd.Series | np.ndarray | None, 
                 metric: str | None = None, metrics: Sequence[str] | None = None, threshold: float | None = None,
                 k: int = 10,
                 start: datetime | None = None, end: datetime | None = None, deployment: str | None = None,
-                time: str = "ts", score: str = "score", group: str = "request_id", predicted: str = "label",
+                time: str = "ts", score: str = "score", group: str = "request_id", predicted: str = "predicted_label",
                 max_slice_values: int = 20, reference: tuple[np.ndarray, np.ndarray] | None = None) -> Performance:
     """Realised and estimated performance of ``exposures`` per period, overall and per slice value.
 

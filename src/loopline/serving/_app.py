@@ -169,7 +169,7 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
             top = scores[np.arange(n), best]
             predictions = [{"score": s, "label": lab, "scores": dict(zip(names, row, strict=True))}
                            for s, lab, row in zip(top.tolist(), labels, scores.tolist(), strict=True)]
-            extra["label"] = labels
+            extra["predicted_label"] = labels  # not "label": the default name of the label built from feedback
         else:
             top = scores
             flags = decisions.tolist() if decisions is not None else [None] * n
