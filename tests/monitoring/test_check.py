@@ -120,3 +120,24 @@ def test_performance_is_measured_once_feedback_labels_the_window(ws: Workspace) 
 
     early = check(ws, model="churn", start=DAY, end=end, now=DAY + timedelta(hours=12), label=label)
     assert early.labels is not None and early.labels.censored > 1_000  # open windows are not negatives
+
+
+def test_an_all_null_column_and_a_version_without_profile_get_specific_messages(ws: Workspace) -> None:
+    customers = make_customers(1_000, seed=81)
+    customers["tenure_months"] = np.nan
+    log_day(ws, customers, DAY)
+    found = check(ws, model="churn", start=DAY, end=DAY + timedelta(days=1), now=DAY + timedelta(days=1))
+    tenure = next(c for c in found.drift.features if c.name == "tenure_months")
+    assert not tenure.drifted and "too few" in tenure.verdict.reason
+    missing = [i for i in found.quality.issues if i.check == "missing"]
+    assert [i.column for i in missing] == ["tenure_months"] and "missing in 100.0% of rows" in missing[0].message
+
+    registry = Registry(ws, create=False)
+    trained = registry.get_version("churn", 1)
+    registry.register_model(
+        name="churn", run_id=trained.run_id, artifact_dir=trained.artifact_path, sha256=trained.sha256,
+        family=trained.family, task=trained.task, features=list(trained.features), metrics=trained.metrics,
+        baselines_beaten=list(trained.baselines_beaten), spec_hash=trained.spec_hash,
+        data_fingerprint=trained.data_fingerprint, code_version=trained.code_version, profile=None)
+    with pytest.raises(MonitoringError, match="version 2 of model 'churn' has no reference profile"):
+        check(ws, model="churn", version=2, start=DAY, end=DAY + timedelta(days=1))

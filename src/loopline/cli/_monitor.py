@@ -41,6 +41,8 @@ def monitor(
                                                               "of the event log.")] = None,
     time_column: Annotated[str | None, typer.Option(help="--table's event-time column, to cut the window "
                                                          "(default: the whole table).")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="The event log to read (default: the workspace's), "
+                                                                 "e.g. the demo's served-events.")] = None,
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Drift, data quality, health and performance of a deployed model over a window; fires the alert rules."""
@@ -64,7 +66,8 @@ def monitor(
                           window=None if window is None else parse_window(window), end=until, spec=spec,
                           alerts_file=alerts, report_dir=report, period=parse_window(period),
                           history=None if history is None else parse_window(history), table=table,
-                          time_column=time_column, progress=BarProgress(enabled=not as_json))
+                          time_column=time_column, log=None if events is None else _event_log(events),
+                          progress=BarProgress(enabled=not as_json))
         if as_json:
             print_json(run.to_dict())
             return
@@ -82,31 +85,61 @@ def monitor(
             out.print(f"report: {run.report.html}")
 
 
+def _event_log(root: Path) -> Any:
+    from loopline import MonitoringError
+    from loopline.events import EventLog
+
+    if not (root / "exposures").is_dir():
+        raise MonitoringError(f"--events {root}: not an event log (it has no 'exposures' folder). Give the folder "
+                              "that holds exposures/, feedback/ and assignments/.")
+    return EventLog(root)
+
+
 def _show(findings: Any) -> None:
     drift = findings.drift
     verdict = "[red]drift detected[/red]" if drift.drift_detected else "[green]no dataset drift[/green]"
     share = "n/a" if drift.share is None else f"{drift.share:.0%}"
     out.print(f"{findings.model} v{findings.version}: {findings.rows:,} rows of {findings.source}")
     out.print(f"{verdict}: {share} of {len(drift.features)} tested features drifted")
+    if drift.domain is not None:
+        out.print(f"  multivariate check: {drift.domain.reason}")
     table = Table(title="drift by feature")
-    for column in ("feature", "kind", "rows", "test p", "effect", "value", "drifted", "why"):
-        table.add_column(column)
-    shown = [*drift.features, *([drift.prediction] if drift.prediction is not None else [])]
+    for column, justify in (("feature", "left"), ("kind", "left"), ("rows", "right"), ("test p", "right"),
+                            ("effect", "left"), ("value", "right"), ("drifted", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    shown = [*drift.features, *([drift.prediction] if drift.prediction is not None else []),
+             *([drift.label] if drift.label is not None else [])]
     for c in shown:
         v = c.verdict
-        table.add_row(c.name, c.kind, f"{c.rows:,}", fmt(v.p_value), v.effect, fmt(v.effect_value),
-                      "[red]yes[/red]" if v.drifted else "no", v.reason)
+        table.add_row(c.name, c.kind, f"{c.rows:,}", fmt(v.p_value), v.effect.replace("_", " "), fmt(v.effect_value),
+                      "[red]yes[/red]" if v.drifted else "no")
     out.print(table)
+    for c in shown:
+        if c.drifted:
+            out.print(f"  {c.name}: {c.verdict.reason}")
     for name, why in drift.skipped.items():
         out.print(f"  not tested: {name}: {why}")
     issues = findings.quality.issues
     out.print(f"data quality: {len(issues)} issue(s)" + (":" if issues else ""))
     for issue in issues:
         out.print(f"  [yellow]{issue.check}[/yellow] {issue.message}")
+    labels, measured = findings.labels, findings.performance
+    if labels is not None:
+        known = labels.exposures - labels.censored
+        out.print(f"labels: {known:,} exposures labelled from the feedback log ({labels.positives:,} positive); "
+                  f"{labels.censored:,} still inside their label window")
+    if measured is not None:
+        realised = measured.overall.realised.get(measured.metric)
+        estimated = measured.overall.estimated.get(measured.metric)
+        shown_realised = "n/a (no labels yet)" if realised is None else (
+            f"{realised.value:.4f} [{realised.low:.4f}, {realised.high:.4f}]")
+        out.print(f"performance ({measured.metric}): realised {shown_realised}; estimated from the scores "
+                  f"{fmt(estimated)}")
     health = findings.health
     if health is not None:
         latency = ", ".join(f"{k} {fmt(v, 2)} ms" for k, v in health.latency_ms.items())
-        out.print(f"health: {health.requests:,} requests; latency {latency}; fallback share "
-                  f"{fmt(health.fallback_share)}; traffic {health.traffic}")
+        fallback = "-" if health.fallback_share is None else f"{health.fallback_share:.2%}"
+        out.print(f"health: {health.requests:,} requests; latency {latency}; fallback share {fallback}; "
+                  f"requests per arm {health.traffic}")
     for note in findings.notes:
         out.print(f"  note: {note}")
