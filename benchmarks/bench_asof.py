@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from _memory import peak_since, reset_peak, status  # benchmarks/_memory.py, beside this file
 
 from loopline.data._asof import asof_join
 
@@ -60,22 +60,6 @@ def make_data(n_events: int, n_features: int, n_keys: int, seed: int,
     return events, features
 
 
-def _status(field: str) -> float:
-    """A field of /proc/self/status in MiB (VmRSS, VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def run(method: str, events: pd.DataFrame, features: pd.DataFrame, max_age: timedelta,
         con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, float, float]:
     """The joined frame, the seconds it took, and the seconds of those spent sorting."""
@@ -98,10 +82,10 @@ def child(args: argparse.Namespace) -> None:
     con = duckdb.connect(config={"threads": args.threads} if args.threads else {})
     threads = int(con.sql("SELECT current_setting('threads')").fetchall()[0][0])
     gc.collect()
-    reset = _reset_peak()
-    base = _status("VmRSS")
+    reset = reset_peak()
+    base = status("VmRSS")
     out, seconds, sort_s = run(args.child, events, features, max_age, con)
-    peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_since(reset)
     times, sorts = [seconds], [sort_s]
     for _ in range(args.repeat - 1):
         _, seconds, sort_s = run(args.child, events, features, max_age, con)

@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _memory import peak_since, reset_peak, status  # benchmarks/_memory.py, beside this file
 
 NUMERIC = [f"n{i:02d}" for i in range(30)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
@@ -142,30 +142,14 @@ def read_frames(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 # -- measuring inside a child --------------------------------------------------------------------------
 
-def _status(field: str) -> float:
-    """A field of /proc/self/status in MiB (VmRSS, VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def measured(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``work`` with its wall time and the peak resident set during it added to what it returns."""
-    reset = _reset_peak()
-    base = _status("VmRSS")
+    reset = reset_peak()
+    base = status("VmRSS")
     clock = time.perf_counter()
     out = work()
     seconds = time.perf_counter() - clock
-    peak = _status("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_since(reset)
     return {**out, "seconds": seconds, "peak_mib": peak, "base_mib": base, "peak_reset": reset}
 
 

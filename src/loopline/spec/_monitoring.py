@@ -44,19 +44,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     field_validator,
 )
 
 from loopline._errors import SpecError
-from loopline.spec._duration import format_duration, parse_duration
+from loopline.spec._duration import Duration, format_duration
 
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
 Operator = Literal[">", ">=", "<", "<=", "==", "!="]
 Severity = Literal["info", "warning", "critical"]
 OPERATORS: dict[str, Callable[[float, float], bool]] = {

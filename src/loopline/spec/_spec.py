@@ -10,14 +10,12 @@ import hashlib
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     field_validator,
     model_validator,
@@ -25,15 +23,10 @@ from pydantic import (
 
 from loopline._errors import SpecError
 from loopline._names import check_name
-from loopline.spec._duration import format_duration, parse_duration
+from loopline.spec._duration import Duration
 from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
 from loopline.spec._monitoring import MonitoringSpec
 
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
 ColumnType = Literal["numeric", "categorical", "boolean", "timestamp", "text"]
 ModelKind = Literal["linear", "lightgbm"]
 DEFAULT_FIRST_STAGE_K = 100
