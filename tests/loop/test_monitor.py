@@ -75,3 +75,15 @@ def test_a_bad_rules_file_stops_before_anything_is_stored(ws: Workspace, tmp_pat
     assert result.exit_code == 2 and "rules.yaml" in result.output and "op" in result.output
     with pytest.raises(SpecError, match=r"rules\.yaml"):
         monitor(ws, model="churn", end=DAY + timedelta(days=1), alerts_file=rules)
+
+
+def test_the_printout_names_each_alert_with_its_severity(ws: Workspace, tmp_path: Path) -> None:
+    log_day(ws, shifted(make_customers(600, seed=70), seed=71), DAY)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"alerts": [RULES["alerts"][0]], "cooldown": "0s"}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["monitor", "-w", str(ws.root), "-m", "churn", "--end",
+                                      (DAY + timedelta(days=1)).isoformat(), "--alerts", str(rules)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "ALERT [critical] churn v1: drift.share is 0.75, which is >= 0.5" in text
+    assert "labels:" not in text  # the churn spec's label is a column: no labels from feedback, nothing claimed

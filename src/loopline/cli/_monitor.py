@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli._console import BarProgress, fmt, handled, out, print_json
@@ -73,14 +74,14 @@ def monitor(
             return
         _show(run.findings)
         for alert in run.alerts:
-            out.print(f"[red]ALERT[/red] [{alert.rule.severity}] {alert.message}")
+            out.print(f"[red]ALERT[/red] {escape(alert.message)}")
         held = [a for a in run.fired if a not in run.alerts]
         if held:
             out.print(f"{len(held)} rule(s) fired again within the cool-down: not alerted twice.")
         for missed in run.not_evaluated:
-            out.print(f"  rule on {missed.rule.metric} not evaluated: {missed.reason}")
+            out.print(f"  rule on {escape(missed.rule.metric)} not evaluated: {escape(missed.reason)}")
         if run.delivery:
-            out.print(f"webhook: {run.delivery}")
+            out.print(f"webhook: {escape(run.delivery)}")
         if run.report is not None:
             out.print(f"report: {run.report.html}")
 
@@ -102,7 +103,7 @@ def _show(findings: Any) -> None:
     out.print(f"{findings.model} v{findings.version}: {findings.rows:,} rows of {findings.source}")
     out.print(f"{verdict}: {share} of {len(drift.features)} tested features drifted")
     if drift.domain is not None:
-        out.print(f"  multivariate check: {drift.domain.reason}")
+        out.print(f"  multivariate check: {escape(drift.domain.reason)}")
     table = Table(title="drift by feature")
     for column, justify in (("feature", "left"), ("kind", "left"), ("rows", "right"), ("test p", "right"),
                             ("effect", "left"), ("value", "right"), ("drifted", "left")):
@@ -116,13 +117,13 @@ def _show(findings: Any) -> None:
     out.print(table)
     for c in shown:
         if c.drifted:
-            out.print(f"  {c.name}: {c.verdict.reason}")
+            out.print(f"  {escape(c.name)}: {escape(c.verdict.reason)}")
     for name, why in drift.skipped.items():
-        out.print(f"  not tested: {name}: {why}")
+        out.print(f"  not tested: {escape(name)}: {escape(why)}")
     issues = findings.quality.issues
     out.print(f"data quality: {len(issues)} issue(s)" + (":" if issues else ""))
     for issue in issues:
-        out.print(f"  [yellow]{issue.check}[/yellow] {issue.message}")
+        out.print(f"  [yellow]{issue.check}[/yellow] {escape(issue.message)}")
     labels, measured = findings.labels, findings.performance
     if labels is not None:
         known = labels.exposures - labels.censored
@@ -142,4 +143,4 @@ def _show(findings: Any) -> None:
         out.print(f"health: {health.requests:,} requests; latency {latency}; fallback share {fallback}; "
                   f"requests per arm {health.traffic}")
     for note in findings.notes:
-        out.print(f"  note: {note}")
+        out.print(f"  note: {escape(note)}")
