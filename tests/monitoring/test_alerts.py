@@ -299,7 +299,7 @@ def test_a_receiver_that_never_answers_makes_post_webhook_raise_within_the_bound
         with pytest.raises(MonitoringError) as failed:
             post_webhook(receiver.url + "?token=s3cret", _fire(NOW), timeout_s=timeout_s, retries=retries)
         elapsed = time.monotonic() - started
-    assert timeout_s <= elapsed <= timeout_s * (retries + 1) + 0.25  # the bound, plus scheduling
+    assert timeout_s <= elapsed <= timeout_s * (retries + 1) + 1.0  # the bound, plus scheduling on a busy machine
     message = str(failed.value)
     assert message.startswith(f"could not deliver 1 alert to the webhook {receiver.url}?***: no answer within ")
     assert "s3cret" not in message and "within 0.9 s)" in message
