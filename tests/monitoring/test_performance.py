@@ -22,14 +22,9 @@ from sklearn import metrics as skm
 from loopline._errors import MonitoringError
 from loopline.data import make_labels
 from loopline.evaluation import compute_metrics
-from loopline.monitoring import _performance
-from loopline.monitoring._performance import (
-    Performance,
-    estimate_binary,
-    estimate_ranking,
-    labelled_exposures,
-    performance,
-)
+from loopline.monitoring import _estimate, _performance
+from loopline.monitoring._estimate import estimate_binary, estimate_ranking
+from loopline.monitoring._performance import Performance, labelled_exposures, performance
 from loopline.simulate import FeedSimulator, SimConfig
 from loopline.spec import EventLabelSpec, LabelSpec
 
@@ -50,6 +45,7 @@ def _frame(scores: np.ndarray, *, days: np.ndarray | None = None, **columns: obj
 
 def test_doctests() -> None:
     assert doctest.testmod(_performance).failed == 0
+    assert doctest.testmod(_estimate).failed == 0
 
 
 # -- estimate_binary: oracles ---------------------------------------------------------------------
@@ -323,7 +319,7 @@ def test_estimated_ndcg_is_the_expectation_found_by_enumeration(seed: int, k: in
 def test_estimated_ndcg_is_the_same_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     scores, groups = _queries(300, 6, seed=8)
     whole = estimate_ranking(scores, groups, k=4)
-    monkeypatch.setattr(_performance, "_RANKING_CHUNK", 50)
+    monkeypatch.setattr(_estimate, "_RANKING_CHUNK", 50)
     assert estimate_ranking(scores, groups, k=4) == pytest.approx(whole, rel=1e-12)
 
 

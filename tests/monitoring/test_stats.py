@@ -15,22 +15,21 @@ from scipy.spatial.distance import jensenshannon
 
 from loopline import FeatureError, MonitoringError
 from loopline.features._binning import Binned, bin_values, grid_edges
-from loopline.monitoring import _stats
+from loopline.monitoring import _stats, _verdicts
 from loopline.monitoring._stats import (
     OTHER,
-    categorical_verdict,
     chi_square,
     chi_square_fit,
     jensen_shannon,
     ks,
     ks_samples,
     new_share,
-    numeric_verdict,
     psi,
     psi_binned,
     wasserstein,
     wasserstein_samples,
 )
+from loopline.monitoring._verdicts import categorical_verdict, numeric_verdict
 
 ALPHA = 0.05
 
@@ -46,8 +45,9 @@ def _binned_pair(x: np.ndarray, y: np.ndarray, cells: int = 1000) -> tuple[Binne
 
 
 def test_docstring_examples_run() -> None:
-    result = doctest.testmod(_stats)
-    assert result.failed == 0 and result.attempted > 0
+    for module in (_stats, _verdicts):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
 
 
 # ---- equality with scipy ----------------------------------------------------------------------------------------

@@ -16,14 +16,13 @@ from loopline.monitoring._alerts import Alert, AlertLog, NotEvaluated, evaluate,
 from loopline.monitoring._check import Findings, ServedPerformance, check, parse_window, timeline
 from loopline.monitoring._domain import DomainCheck, domain_check
 from loopline.monitoring._drift import ColumnDrift, Drift, DriftThresholds, drift, label_drift
+from loopline.monitoring._estimate import estimate_binary, estimate_ranking
 from loopline.monitoring._health import Health, ServerCounters, health, server_counters
 from loopline.monitoring._performance import (
     Interval,
     Performance,
     PeriodPerformance,
     SlicePerformance,
-    estimate_binary,
-    estimate_ranking,
     labelled_exposures,
     performance,
 )

@@ -25,18 +25,8 @@ import numpy as np
 from loopline.features import BooleanProfile, CategoricalProfile, NumericProfile, Profile
 from loopline.features._binning import Binned, bin_values
 from loopline.monitoring._domain import DomainCheck
-from loopline.monitoring._stats import (
-    Verdict,
-    categorical_verdict,
-    chi_square,
-    jensen_shannon,
-    ks,
-    new_share,
-    numeric_verdict,
-    psi,
-    psi_binned,
-    wasserstein,
-)
+from loopline.monitoring._stats import chi_square, jensen_shannon, ks, new_share, psi, psi_binned, wasserstein
+from loopline.monitoring._verdicts import Verdict, categorical_verdict, numeric_verdict
 from loopline.monitoring._window import CategoricalWindow, NumericWindow, WindowStats
 
 OTHER = "__other__"
