@@ -53,6 +53,11 @@ class ExperimentError(LooplineError, ValueError):
     """An experiment cannot be designed or analysed from the given inputs."""
 
 
+class LoopError(LooplineError, ValueError):
+    """The continual-learning loop cannot go on as configured (a deployment it cannot change, a policy it cannot
+    run)."""
+
+
 class MonitoringError(LooplineError, ValueError):
     """A monitoring window, reference profile, alert rule or drift statistic cannot be used as given."""
 

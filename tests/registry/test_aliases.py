@@ -75,7 +75,7 @@ def test_alias_errors_name_the_model_version_and_alias(three: Registry) -> None:
         three.set_alias("churn", "v2", 1, reason="x")
     with pytest.raises(RegistryError, match=r"alias 'two words' is not usable"):
         three.set_alias("churn", "two words", 1, reason="x")
-    with pytest.raises(RegistryError, match=r"give a non-empty reason; it is kept in the alias history"):
+    with pytest.raises(RegistryError, match=r"give a non-empty reason; it is kept in the registry's history"):
         three.promote("churn", 1, reason="  ")
     with pytest.raises(RegistryError, match=r"set_alias takes a version number, e.g. 3; got '1'"):
         three.set_alias("churn", "champion", "1", reason="x")  # type: ignore[arg-type]

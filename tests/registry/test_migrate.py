@@ -50,7 +50,7 @@ def test_the_migration_builds_exactly_the_declared_tables(workspace: Workspace, 
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
         tables = set(sa.inspect(conn).get_table_names())
     assert {"runs", "model_versions", "aliases", "alias_history", "deployments", "controls", "experiments", "alerts",
-            "alembic_version", "someone_elses"} == tables
+            "loop_steps", "alembic_version", "someone_elses"} == tables
 
 
 def test_downgrade_and_upgrade_round_trip(workspace: Workspace, engine: Engine) -> None:
@@ -93,7 +93,7 @@ def test_a_database_from_a_newer_loopline_is_refused(workspace: Workspace, engin
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(RegistryError, match=r"schema revision '9999', which this loopline does not know \(it knows "
-                                            r"0001, 0002, 0003, 0004\); it was written by a newer loopline\. "
+                                            r"0001, 0002, 0003, 0004, 0005\); it was written by a newer loopline\. "
                                             r"Upgrade loopline\."):
         Registry(workspace)
 

@@ -18,7 +18,7 @@ from tests.registry.conftest import register
 def test_public_names() -> None:
     assert set(loopline.registry.__all__) == {"AliasChange", "Control", "ControlKind", "Deployment", "ExperimentArm",
                                               "ExperimentRecord", "ModelVersion", "Registry", "Run", "RunStatus",
-                                              "StoredAlert", "render_card"}
+                                              "StoredAlert", "LoopStep", "render_card"}
     for name in loopline.registry.__all__:
         assert hasattr(loopline.registry, name)
 

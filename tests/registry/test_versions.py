@@ -245,7 +245,7 @@ def test_a_failure_in_the_alias_step_leaves_neither_the_version_nor_the_alias(
 
 @pytest.mark.parametrize(("over", "message"), [
     ({"alias": "v2", "reason": "x"}, r"alias 'v2' would read as a version number"),
-    ({"alias": "champion"}, r"give a non-empty reason; it is kept in the alias history"),
+    ({"alias": "champion"}, r"give a non-empty reason; it is kept in the registry's history"),
     ({"reason": "why"}, r"cannot register 'churn': a reason is kept with an alias move; pass alias= too"),
 ])
 def test_a_bad_alias_is_refused_before_anything_is_copied(registry: Registry, artifact: tuple[Path, str],

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loopline.cli import _monitor, _serving
+from loopline.cli import _loop, _monitor, _serving
 from loopline.cli._console import BarProgress, fmt, handled, out, print_json
 
 app = typer.Typer(
@@ -154,24 +154,30 @@ def demo(
     workspace: Annotated[
         Path, typer.Option("--workspace", "-w", help="Where to put the demo.")
     ] = Path("loopline-demo"),
-    days: Annotated[int, typer.Option(help="Simulated days of feed traffic.", min=3)] = 14,
+    days: Annotated[int, typer.Option(help="Simulated days of feed traffic. The models train on the first 14; more "
+                                           "(e.g. 30) add a continual-learning run: the feed drifts, the loop "
+                                           "retrains, gates and promotes, beside a run without retraining.",
+                                      min=3)] = 14,
     users: Annotated[int, typer.Option(help="Simulated users.", min=100)] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
     served_days: Annotated[int, typer.Option(help="Days replayed through a real server on 127.0.0.1 (0: none).",
                                              min=0)] = 1,
     as_json: Json = False, debug: Debug = False,
 ) -> None:
-    """Simulate a feed, train an engagement model, evaluate, register, promote, report.
+    """Simulate a feed, train an engagement model, evaluate, register, promote, report; with --days beyond 14, watch
+    the feed drift and the loop retrain, gate and promote.
 
     Everything goes into the demo's own folder (database, artifacts, event log, reports), whatever LOOPLINE_*
     says; a folder the demo did not create is refused.
     """
-    from loopline.loop import open_demo_workspace, run_demo
+    from loopline.loop import DEMO_HISTORY_DAYS, open_demo_workspace, run_demo
     from loopline.simulate import SimConfig
 
     with handled(as_json=as_json, debug=debug):
-        outcome = run_demo(open_demo_workspace(workspace), config=SimConfig(days=days, n_users=users, seed=seed),
-                           served_days=served_days, progress=BarProgress(enabled=not as_json))
+        history = min(days, DEMO_HISTORY_DAYS)
+        outcome = run_demo(open_demo_workspace(workspace), config=SimConfig(days=history, n_users=users, seed=seed),
+                           served_days=served_days, continual_days=days if days > history else 0,
+                           progress=BarProgress(enabled=not as_json))
         from loopline.cli._show import demo_json, show_demo
 
         if as_json:
@@ -306,6 +312,7 @@ app.command()(_serving.kill)
 app.command()(_serving.materialize)
 app.add_typer(_serving.keys_app, name="keys")
 app.command()(_monitor.monitor)
+app.command()(_loop.loop)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from loopline.cli._console import fmt, out
@@ -88,8 +89,33 @@ def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
         "experiment": None if outcome.experiment is None else experiment_json(outcome.experiment),
         "served": None if outcome.served is None else served_json(outcome.served),
         "monitoring": None if outcome.monitoring is None else outcome.monitoring.to_dict(),
+        "continual": None if outcome.continual is None else continual_json(outcome.continual),
     })
     return data
+
+
+def continual_json(demo: Any) -> dict[str, Any]:
+    return {"model": demo.model, "spec": str(demo.spec_path), "drift_day": demo.drift_day, "retrains": demo.retrains,
+            "promotions": demo.promotions, "days": demo.days, "steps": demo.actions, "seconds": demo.seconds,
+            "report": {"html": str(demo.report.html), "json": str(demo.report.json)}}
+
+
+def show_continual_demo(demo: Any) -> None:
+    """The loop's steps in a few lines, the served log-loss and true CTR before and after, the report."""
+    out.print("")
+    out.print(f"[bold]continual learning[/]: the feed drifted on day {demo.drift_day}; the loop retrained "
+              f"{demo.retrains} time(s) and promoted {demo.promotions} challenger(s)")
+    for step in demo.actions:
+        if step["stage"] in ("judge", "promote", "rollback") or step["status"] == "failed":
+            out.print(f"  {step['at'][:10]} {step['stage']} {step['status']}: {escape(step['reason'])}")
+    after = [d for d in demo.days if d["drifted"]]
+    for label, key in (("with the loop", "with"), ("without retraining", "without")):
+        losses = [d[key]["log_loss"] for d in after if d[key]["log_loss"] is not None]
+        ctr = [d[key]["ctr_true"] for d in after]
+        if losses:
+            out.print(f"  after the drift, {label}: served log-loss {sum(losses) / len(losses):.4f}, true CTR "
+                      f"{sum(ctr) / len(ctr):.4f}")
+    out.print(f"continual-learning report: {demo.report.html}")
 
 
 def show_demo(outcome: DemoOutcome) -> None:
@@ -111,6 +137,8 @@ def show_demo(outcome: DemoOutcome) -> None:
         show_served_demo(outcome.served)
     if outcome.monitoring is not None:
         show_demo_monitoring(outcome.monitoring)
+    if outcome.continual is not None:
+        show_continual_demo(outcome.continual)
 
 
 def show_demo_monitoring(run: Any) -> None:

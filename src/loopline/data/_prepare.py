@@ -8,8 +8,10 @@ without a label -> normalise the label -> infer the schema -> validate -> choose
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from loopline._errors import DataError
@@ -45,20 +47,44 @@ class Prepared:
     feature_scores: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(spec: ProblemSpec, *, progress: Progress = SILENT) -> Prepared:
-    """Load, label, validate and split the spec's data; raise :class:`DataError` on unusable input."""
+def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime | None = None,
+            progress: Progress = SILENT) -> Prepared:
+    """Load, label, validate and split the spec's data; raise :class:`DataError` on unusable input.
+
+    ``since`` and ``until`` (timezone-aware) keep only the rows whose event time is in ``[since, until)``, as the
+    continual-learning loop does for a sliding window, and a backtest for a past day. With ``until`` the data is
+    what was known at that instant: feedback recorded at or after it is ignored, so a label whose window has not
+    closed by ``until`` is censored rather than read from the future.
+    """
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise DataError(f"{name}={value.isoformat()} has no time zone; event times are UTC instants. Pass e.g. "
+                            "datetime(2026, 1, 1, tzinfo=timezone.utc).")
+    if since is not None and until is not None and since >= until:
+        raise DataError(f"since ({since.isoformat()}) must come before until ({until.isoformat()}).")
     progress.start("preparing data", total=4)
     con = duckdb.connect()
     where = f"the data of {spec.source_name}"
     frame = load(spec, connection=con)
+    if since is not None or until is not None:
+        frame = _within(frame, spec.event_time, since, until, where=where)
+    frame, shadowed = _served_only(frame)
     source_rows = len(frame)
     label = spec.label.target
     label_report = None
     if spec.label.from_events is not None:
         events = spec.label.from_events
         feedback = load_table(spec.resolve(events.feedback), what="label.from_events.feedback", connection=con)
+        if until is not None:
+            require_columns(feedback, [events.feedback_time], where=f"the feedback log {events.feedback}",
+                            role="label.from_events")
+            times = to_utc(feedback[events.feedback_time], column=events.feedback_time,
+                           where=f"the feedback log {events.feedback}")
+            feedback = feedback[(times < pd.Timestamp(until)).to_numpy()].reset_index(drop=True)
+        # Feedback is known strictly before ``until``, so a label window is closed only if it ends before it too.
+        horizon = None if until is None else until - timedelta(microseconds=1)
         frame, label_report = make_labels(frame, feedback, event_time=spec.event_time, spec=events, name=label,
-                                          connection=con)
+                                          connection=con, horizon=horizon)
         if frame.empty:
             raise DataError(f"no exposure in {where} is older than the label window "
                             f"({events.window}); there is no row whose label is known yet.")
@@ -81,6 +107,9 @@ def prepare(spec: ProblemSpec, *, progress: Progress = SILENT) -> Prepared:
     schema = infer_schema(labelled, types=spec.features.types)
     ids = tuple(c for c in (spec.entity, spec.unit, spec.group) if c)
     report = validate(labelled, schema, event_time=spec.event_time, label=label, ids=ids)
+    if shadowed:
+        report.add("info", "shadow", "served", f"{shadowed} rows with served = false were dropped: they are a shadow "
+                   "model's scores of candidates the user never saw, not exposures.")
     if len(labelled) < len(frame):
         report.add("info", "unlabelled", label, f"{len(frame) - len(labelled)} rows without a label were dropped.")
     if label_report is not None and label_report.censored:
@@ -122,6 +151,42 @@ def prepare(spec: ProblemSpec, *, progress: Progress = SILENT) -> Prepared:
     return Prepared(splits=splits, schema=schema, validation=report, findings=findings, coverage=coverage,
                     data_fingerprint=fingerprint(labelled), source_rows=source_rows, label_report=label_report,
                     feature_scores=scores)
+
+
+def _served_only(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """An event log's exposures without its shadow rows (``served`` false), and how many there were.
+
+    The server (and the simulator) log a shadow model's scores beside the served ranking with ``served = false``:
+    the same request and item ids, but nobody saw those items in that position, so their "labels" would be
+    copies of the served rows' outcomes or never-shown zeros. A ``served`` column that is not boolean is left alone.
+    """
+    column = frame.get("served")
+    if column is None:
+        return frame, 0
+    present = column.dropna()
+    boolean = pd.api.types.is_bool_dtype(column.dtype) or (
+        column.dtype == object and len(present) > 0 and all(isinstance(v, bool | np.bool_) for v in present))
+    if not boolean or present.all():
+        return frame, 0
+    keep = column.fillna(True).to_numpy(dtype=bool)
+    return frame[keep].reset_index(drop=True), int((~keep).sum())
+
+
+def _within(frame: pd.DataFrame, column: str, since: datetime | None, until: datetime | None, *,
+            where: str) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` lies in ``[since, until)``; a DataError when none does."""
+    require_columns(frame, [column], where=where, role="event_time")
+    times = to_utc(frame[column], column=column, where=where)
+    keep = pd.Series(True, index=frame.index)
+    if since is not None:
+        keep &= times >= pd.Timestamp(since)
+    if until is not None:
+        keep &= times < pd.Timestamp(until)
+    if not keep.any() and len(frame):
+        span = f"[{since.isoformat() if since else '...'}, {until.isoformat() if until else '...'})"
+        raise DataError(f"no row of {where} has its {column} in {span}; its times run from {times.min()} to "
+                        f"{times.max()}. Choose a window inside them.")
+    return frame[keep.to_numpy()].reset_index(drop=True)
 
 
 def select_features(spec: ProblemSpec, schema: Schema, report: ValidationReport) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from loopline.evaluation._bootstrap import bootstrap
 from loopline.evaluation._evaluate import evaluate
-from loopline.evaluation._metrics import compute_metrics
+from loopline.evaluation._metrics import compute_metrics, make_scorer
 from loopline.evaluation._types import (
     Curve,
     Evaluation,
@@ -41,4 +41,5 @@ __all__ = [
     "bootstrap",
     "compute_metrics",
     "evaluate",
+    "make_scorer",
 ]

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,8 @@ import yaml
 from loopline import _atomic
 from loopline._progress import SILENT, Progress
 from loopline.events import EventLog
+from loopline.loop._continual_demo import HISTORY_DAYS, ContinualDemo, run_continual_demo
+from loopline.loop._demo_spec import demo_spec
 from loopline.loop._demo_workspace import clear_demo_folders, require_demo_workspace
 from loopline.loop._experiment import ExperimentDemo, run_experiment_demo
 from loopline.loop._monitor import MonitorRun, monitor
@@ -49,53 +50,19 @@ class DemoOutcome:
     experiment: ExperimentDemo | None = None
     served: ServedDemo | None = None
     monitoring: MonitorRun | None = None
-
-
-def demo_spec(log: EventLog, *, name: str = "feed-engagement") -> dict[str, Any]:
-    """The feed problem framed as a spec over the simulator's event log."""
-    return {
-        "name": name,
-        "task": "binary",
-        "description": "Probability that a user clicks a post within 30 minutes of seeing it in the feed.",
-        "data": {"source": log.glob("exposures")},
-        "event_time": "ts",
-        "entity": "unit_id",
-        "unit": "unit_id",
-        "group": "request_id",
-        "label": {
-            "name": "clicked",
-            "from_events": {"feedback": log.glob("feedback"), "event": "click", "window": "30m",
-                            "on": ["request_id", "item_id"]},
-        },
-        "monitoring": {"window": "1d", "alerts": [
-            {"metric": "drift.share", "op": ">=", "threshold": 0.5, "severity": "critical"},
-            {"metric": "performance.roc_auc", "op": "<", "threshold": 0.6, "severity": "warning"},
-            {"metric": "health.latency_p99_ms", "op": ">", "threshold": 100, "severity": "warning"}]},
-        "features": {
-            # What the serving policy logged about itself is not known before ranking, and the
-            # position is a consequence of the ranking, so neither may become a feature.
-            "exclude": ["deployment", "arm", "model_version", "score", "served", "position", "latency_ms"],
-            "types": {"author_id": "categorical", "user_top_topic": "categorical", "topic": "categorical"},
-        },
-        "split": {"fractions": [0.7, 0.15, 0.15], "gap": "30m"},
-        "metrics": {"primary": "log_loss", "report": ["roc_auc", "pr_auc", "ece", "calibration_ratio"]},
-        "decision": {"false_positive_cost": 1.0, "false_negative_cost": 10.0},
-        "slices": ["device", "country", "topic"],
-        "sensitive": ["age_bucket"],
-        "baseline": {"rule": "ln(1 + author_followers) + post_quality_score"},
-        "serving": {"latency_budget_ms": 50, "candidates": 500},
-        "seed": 0,
-    }
+    continual: ContinualDemo | None = None
 
 
 def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: int = 200,
              experiment_days: int = 7, served_days: int = 1, served_users: int | None = DEFAULT_SERVED_USERS,
-             progress: Progress = SILENT) -> DemoOutcome:
+             continual_days: int = 0, progress: Progress = SILENT) -> DemoOutcome:
     """Simulate, train, evaluate, register, promote; then (``experiment_days`` > 0) register the runner-up
     as challenger and run a simulated A/B test and an interleaving run of champion against challenger;
     then (``served_days`` > 0) run the same two versions as an A/B test through a real server on 127.0.0.1,
     with the random baseline in the shadow, for ``served_days`` more simulated days of about
-    ``served_users`` users (None: all), and analyse it from the server's log (:func:`run_served_demo`).
+    ``served_users`` users (None: all), and analyse it from the server's log (:func:`run_served_demo`);
+    then (``continual_days`` beyond the continual run's history) simulate that many days of a feed that drifts,
+    with the continual-learning loop and without it (:func:`~loopline.loop._continual_demo.run_continual_demo`).
 
     ``workspace`` must be the demo's own (:func:`open_demo_workspace`); any other is refused before anything
     is written, since a rerun replaces the simulated event log.
@@ -142,8 +109,12 @@ def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: i
     monitoring = None
     if served is not None:
         monitoring = monitor_served(workspace, model=spec.name, served=served, progress=progress)
+    continual = None
+    if continual_days > HISTORY_DAYS:
+        continual = run_continual_demo(workspace, config=config or SimConfig(), days=continual_days,
+                                       progress=progress)
     return DemoOutcome(workspace=workspace.root, spec_path=spec_path, simulation=simulation, training=training,
-                       experiment=experiment, served=served, monitoring=monitoring)
+                       experiment=experiment, served=served, monitoring=monitoring, continual=continual)
 
 
 def monitor_served(workspace: Workspace, *, model: str, served: ServedDemo, progress: Progress = SILENT) -> MonitorRun:

@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from loopline import __version__
 from loopline._errors import DataError, LooplineError, ModelError
 from loopline._progress import SILENT, Progress
 from loopline._threads import WAIT_POLICY, available_cores, openmp_settings
-from loopline.data import Prepared, SplitSummary, prepare
+from loopline.data import Prepared, Splits, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
 from loopline.features import PredictionProfile, Profile
 from loopline.loop._lineage import VersionEvaluation, lineage_warnings
@@ -31,6 +32,7 @@ from loopline.spec import ProblemSpec, is_better, ranking_loss
 from loopline.workspace import Workspace
 
 References = Callable[[pd.DataFrame], Mapping[str, np.ndarray]]
+Candidates = Callable[[Splits, ProblemSpec], list[TrainedModel]]
 
 
 @dataclass(frozen=True)
@@ -78,40 +80,44 @@ def code_version() -> str:
 
 
 def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
-          references: References | None = None, n_boot: int = 200,
+          references: References | None = None, n_boot: int = 200, since: datetime | None = None,
+          until: datetime | None = None, candidates: Candidates | None = None,
           progress: Progress = SILENT) -> TrainingOutcome:
     """Run the offline loop once and register the best candidate.
 
     The best candidate is chosen on the validation split by the spec's primary metric; it is judged
     on the test split against every baseline. With ``promote`` it becomes ``champion`` only when it
-    beats every baseline on the test split.
+    beats every baseline on the test split. ``since`` and ``until`` restrict the data to a window of event
+    time, feedback included, as :func:`loopline.data.prepare` does. ``candidates`` fits the candidates in place of
+    the spec's ``models.candidates`` (the loop's warm start continues the champion's booster this way).
     """
     check_params(spec)  # a mistake in the spec stops the run before any data is read or run recorded
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    prepared = prepare(spec, progress=progress)
+    prepared = prepare(spec, since=since, until=until, progress=progress)
     timings["prepare_s"] = time.perf_counter() - clock
     splits = prepared.splits
 
     registry = Registry(workspace)
     run = registry.start_run(
         spec_name=spec.name, spec_hash=spec.spec_hash(), data_fingerprint=prepared.data_fingerprint,
-        params={"spec": spec.model_dump(mode="json"),
+        params={"spec": spec.model_dump(mode="json"), "splits": [dict(x.__dict__) for x in splits.summaries],
                 "runtime": {"available_cores": available_cores(), **openmp_settings()}}, code_version=code_version(),
     )
     try:
         with registry.heartbeat(run.run_id):  # a run killed outright is reported abandoned
             clock = time.perf_counter()
             baselines = train_baselines(splits, spec)
-            candidates = train_candidates(splits, spec, progress=progress)
+            fitted = (train_candidates(splits, spec, progress=progress) if candidates is None
+                      else candidates(splits, spec))
             timings["train_s"] = time.perf_counter() - clock
 
             clock = time.perf_counter()
             valid = {m.name: _metrics(m, splits.valid, spec, splits.label, splits.group)
-                     for m in [*baselines, *candidates]}
-            best = _choose(candidates, valid, spec.primary_metric)
+                     for m in [*baselines, *fitted]}
+            best = _choose(fitted, valid, spec.primary_metric)
             refs = dict(references(splits.test)) if references is not None else {}
-            others = [m for m in [*candidates, *baselines] if m is not best]
+            others = [m for m in [*fitted, *baselines] if m is not best]
             evaluation = evaluate(best, splits.test, spec, label=splits.label, time=splits.time, split="test",
                                   others=others, references=refs, n_boot=n_boot, seed=spec.seed,
                                   progress=progress)
@@ -141,7 +147,7 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
             timings["register_s"] = time.perf_counter() - clock
 
             models = [ModelSummary(m.name, m.family, m.is_baseline, valid[m.name], test.get(m.name, {}))
-                      for m in [*candidates, *baselines]]
+                      for m in [*fitted, *baselines]]
             registry.finish_run(run.run_id, status="finished",
                                 metrics={"valid": valid[best.name], "test": test[best.name]}, timings=timings)
     except BaseException as exc:
@@ -151,7 +157,7 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
         run_id=run.run_id, model_name=spec.name, best=best.name, version=version, promoted=promoted,
         beats_baselines=beats_all, models=models, evaluation=evaluation, report=report,
         splits=splits.summaries, warnings=warnings, timings=timings,
-        trained={m.name: m for m in [*candidates, *baselines]}, prepared=prepared,
+        trained={m.name: m for m in [*fitted, *baselines]}, prepared=prepared,
     )
 
 

@@ -21,6 +21,7 @@ from loopline.models._storage import load_model, save_model
 from loopline.models._threshold import choose_threshold
 from loopline.models._train import check_params, train_baselines, train_candidates
 from loopline.models._types import Explanation, ModelFamily, TrainedModel
+from loopline.models._warm import continue_training
 
 __all__ = [
     "Explanation",
@@ -28,6 +29,7 @@ __all__ = [
     "TrainedModel",
     "check_params",
     "choose_threshold",
+    "continue_training",
     "correct_for_downsampling",
     "load_model",
     "save_model",

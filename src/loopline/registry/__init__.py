@@ -15,7 +15,8 @@ Serving's deployments are kept here too, every revision with who deployed it and
 (``registry.deploy(spec, actor=...)``, ``deployment``, ``deployment_history``), with the online
 experiments they run (``registry.experiment(name)``: arms, versions, shares, start and end) and the
 kill switches every worker follows (``set_killed``, ``controls``). The alerts monitoring fires are stored
-here too, with their rule's cool-down applied (``record_alert``, ``alerts``).
+here too, with their rule's cool-down applied (``record_alert``, ``alerts``), and so is the continual-learning
+loop's history, every step with its reason (``record_step``, ``loop_steps``).
 
 Registering a version and moving an alias to it is one transaction. Stored artifact paths are
 relative to the workspace's artifact root and never resolve outside it.
@@ -27,6 +28,7 @@ from loopline.registry._alerts import StoredAlert
 from loopline.registry._card import render_card
 from loopline.registry._controls import Control, ControlKind
 from loopline.registry._deployments import Deployment, ExperimentArm, ExperimentRecord
+from loopline.registry._loop_steps import LoopStep
 from loopline.registry._registry import Registry
 from loopline.registry._types import AliasChange, ModelVersion, Run, RunStatus
 
@@ -37,6 +39,7 @@ __all__ = [
     "Deployment",
     "ExperimentArm",
     "ExperimentRecord",
+    "LoopStep",
     "ModelVersion",
     "Registry",
     "Run",

@@ -30,7 +30,7 @@ def check_alias(alias: str) -> None:
 
 def check_text(label: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise RegistryError(f"give a non-empty {label}; it is kept in the alias history (got {value!r}).")
+        raise RegistryError(f"give a non-empty {label}; it is kept in the registry's history (got {value!r}).")
     return value.strip()
 
 

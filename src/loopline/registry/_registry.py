@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from loopline._errors import RegistryError, WorkspaceError
 from loopline.models import load_model
-from loopline.registry import _alerts, _aliases, _controls, _deployments, _runs
+from loopline.registry import _alerts, _aliases, _controls, _deployments, _loop_steps, _runs
 from loopline.registry._alerts import StoredAlert
 from loopline.registry._controls import Control, ControlKind
 from loopline.registry._deployments import Deployment, ExperimentRecord
@@ -20,6 +20,7 @@ from loopline.registry._engine import create_registry_engine, read_connection
 from loopline.registry._heartbeat import HEARTBEAT_INTERVAL_S
 from loopline.registry._heartbeat import heartbeat as _heartbeat
 from loopline.registry._lookup import fetch_versions, model_names, require_model, resolve
+from loopline.registry._loop_steps import LoopStep
 from loopline.registry._migrate import upgrade
 from loopline.registry._schema import model_versions
 from loopline.registry._types import AliasChange, ModelVersion, Run
@@ -243,3 +244,23 @@ class Registry:
     def alerts(self, model: str, *, since: datetime | None = None) -> list[StoredAlert]:
         """The alerts stored for ``model`` (fired at or after ``since``, a timezone-aware time), oldest first."""
         return _alerts.history(self._engine, model, since=since)
+
+    # the continual-learning loop's history ------------------------------------------------------
+
+    def record_step(self, *, model: str, stage: str, status: str, reason: str, at: datetime,
+                    version: int | None = None, deployment: str | None = None,
+                    details: Mapping[str, Any] | None = None, actor: str = "loop") -> LoopStep:
+        """Append one step of the continual-learning loop to ``model``'s history, with its reason.
+
+        ``stage`` (``retrain``, ``shadow``, ``canary``, ...) and ``status`` (``started``, ``passed``,
+        ``rolled_back``, ...) are short plain words (1-32 lowercase letters or ``_``); ``version`` the
+        version concerned (it must exist, like the model), ``deployment`` the deployment touched, ``details``
+        plain JSON (NaN kept), ``at`` a timezone-aware time. One transaction per step."""
+        return _loop_steps.record_step(self._engine, model=model, stage=stage, status=status, reason=reason, at=at,
+                                       version=version, deployment=deployment, details=details, actor=actor)
+
+    def loop_steps(self, model: str, *, since: datetime | None = None,
+                   deployment: str | None = None) -> list[LoopStep]:
+        """The loop's steps for ``model`` (at or after ``since``, a timezone-aware time; of one ``deployment``),
+        oldest first (by ``at``, then in the order they were stored)."""
+        return _loop_steps.history(self._engine, model, since=since, deployment=deployment)

@@ -6,7 +6,8 @@ and out, whatever the backend stores. ``artifact_path`` and ``card_path`` are PO
 the workspace's artifact root (rows written before schema revision 0002 may hold absolute paths; see
 ``loopline.registry._lookup``). A run's ``heartbeat_at`` is its last sign of life and
 ``heartbeat_timeout_s`` how long it may stay silent before it is reported abandoned. ``alerts`` holds the
-alerts monitoring fired (revision 0004).
+alerts monitoring fired (revision 0004). ``loop_steps`` holds the continual-learning loop's history, every
+step with its stage, status and reason (revision 0005).
 """
 
 from __future__ import annotations
@@ -198,3 +199,19 @@ alerts = sa.Table(
     sa.Index(None, "model", "rule_key", "fired_at"),
 )
 """Fired alerts that passed their rule's cool-down (``loopline.registry._alerts``), append-only."""
+
+loop_steps = sa.Table(
+    "loop_steps", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("deployment", sa.String(200), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=True),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("details", JSONText(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index(None, "model", "at"),
+)
+"""The continual-learning loop's steps with their reasons (``loopline.registry._loop_steps``), append-only."""

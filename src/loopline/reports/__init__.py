@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from loopline.reports._evaluation import ReportPaths, render_evaluation
 from loopline.reports._experiment import render_experiment
+from loopline.reports._loop import render_backtest
 from loopline.reports._monitoring import render_monitoring
 from loopline.reports._plotly import plotly_figure_html
 from loopline.reports._write import write_html, write_json
@@ -15,6 +16,7 @@ from loopline.reports._write import write_html, write_json
 __all__ = [
     "ReportPaths",
     "plotly_figure_html",
+    "render_backtest",
     "render_evaluation",
     "render_experiment",
     "render_monitoring",

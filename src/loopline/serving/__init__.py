@@ -22,7 +22,7 @@ from loopline.serving._auth import ApiKey, ApiKeys, AuthError
 from loopline.serving._batch import BatchResult, predict_table
 from loopline.serving._columns import columns_from_rows
 from loopline.serving._control import Controls
-from loopline.serving._deployment import DeploymentSpec, deploy
+from loopline.serving._deployment import CANARY_ARM, EXPLORE_ARM, HOLDOUT_ARM, DeploymentSpec, deploy
 from loopline.serving._exposures import ExposureLogger
 from loopline.serving._online import Snapshot, materialize
 from loopline.serving._online_fill import fill_columns, fill_rows
@@ -32,6 +32,9 @@ from loopline.serving._scorer import Scorer
 from loopline.serving._server import ServeSettings, serve
 
 __all__ = [
+    "CANARY_ARM",
+    "EXPLORE_ARM",
+    "HOLDOUT_ARM",
     "ApiKey",
     "ApiKeys",
     "AuthError",

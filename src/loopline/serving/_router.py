@@ -143,8 +143,9 @@ class Router:
     """
 
     def __init__(self, registry: Registry, name: str, *, clock: Callable[[], float] = time.monotonic,
-                 max_seen: int = MAX_SEEN) -> None:
+                 max_seen: int = MAX_SEEN, trees: str = "auto") -> None:
         self.registry = registry
+        self._trees = trees
         self.name = name
         self._clock = clock
         self._max_seen = max_seen
@@ -272,7 +273,8 @@ class Router:
 
     def _build(self, state: _State, old: _Plan | None) -> _Plan:
         builder = _Builder(state, rolled_back=self._rolled_back is not None and self._rolled_back == state.revision)
-        loaded = {v: self._loaded[v] if v in self._loaded else Scorer.load(self.registry, state.spec.model, v)
+        loaded = {v: self._loaded[v] if v in self._loaded else Scorer.load(self.registry, state.spec.model, v,
+                                                                                 trees=self._trees)
                   for v in sorted(builder.needed())}
         window = None
         if builder.canary_version in loaded and state.spec.canary is not None:

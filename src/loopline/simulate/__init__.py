@@ -33,6 +33,11 @@ session, candidates from the posts of the last ``freshness_window_h`` hours, hal
 and half in proportion to the square root of the author's followers, ranked by a cheap heuristic
 (followers, quality score, freshness, a match with the declared top topic) plus exploration noise.
 
+**A plan per day** (``FeedSimulator.run(log, plan=..., after_day=...)``): ``plan(d)`` returns the
+:class:`DayPlan` that serves day ``d`` (arms with their policies, each unit's arm, the versions they log,
+experiments and shadows), as a deployment would; ``after_day(d, summary)`` sees each day's
+:class:`DaySummary` once the day is in the log, so a loop can retrain and redeploy between days.
+
 **Drift** (``SimConfig.drift``, a schedule of :class:`Drift`): ``interest_shift`` moves a share of users'
 interest to one topic from a given day; ``new_topic`` introduces a topic with no history (named after
 the initial ones, e.g. ``t12``) that a share of posts are about and a share of users like.
@@ -42,7 +47,8 @@ from __future__ import annotations
 
 from loopline.simulate._config import Drift, DriftKind, SimConfig, SimulationError
 from loopline.simulate._experiment import Policy, SimExperiment
+from loopline.simulate._plan import ArmDay, DayPlan, DaySummary
 from loopline.simulate._simulator import FeedSimulator, SimulationResult
 
-__all__ = ["Drift", "DriftKind", "FeedSimulator", "Policy", "SimConfig", "SimExperiment", "SimulationError",
-           "SimulationResult"]
+__all__ = ["ArmDay", "DayPlan", "DaySummary", "Drift", "DriftKind", "FeedSimulator", "Policy", "SimConfig",
+           "SimExperiment", "SimulationError", "SimulationResult"]

@@ -17,7 +17,7 @@ experiment-specific draws from its own random stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ import pandas as pd
 
 from loopline.events import assign, team_draft_batch
 from loopline.simulate._config import SimulationError
+from loopline.simulate._tables import Candidates
 
 
 class Policy(Protocol):
@@ -113,6 +114,14 @@ class ExperimentState:
         return out
 
 
+def first_exposures(imp_user: np.ndarray, imp_ts_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(users, time of each user's first impression) for the users among ``imp_user``, by user index."""
+    order = np.lexsort((imp_ts_us, imp_user))
+    users_sorted = imp_user[order]
+    first_rows = order[np.r_[True, users_sorted[1:] != users_sorted[:-1]]] if len(order) else order
+    return imp_user[first_rows], imp_ts_us[first_rows]
+
+
 def candidate_frame(world: Any, names: Any, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray,
                     age_h: np.ndarray, day_index: int, sessions: np.ndarray) -> pd.DataFrame:
     """One row per (session, candidate) with the feature columns the exposures log carries."""
@@ -148,48 +157,86 @@ def candidate_frame(world: Any, names: Any, users: np.ndarray, ts_us: np.ndarray
     })
 
 
-def make_rerank(state: ExperimentState, world: Any, names: Any, config: Any, day_index: int) -> Any:
+def make_rerank(state: ExperimentState, world: Any, names: Any, config: Any, day_index: int) -> ArmRanking:
     """The experiment's ranking step for one day (see ``_day.Rerank``)."""
     experiment = state.experiment
-    length = config.feed_length
+    return ArmRanking(state.arm_index, [experiment.policies.get(arm) for arm in experiment.arm_names], world, names,
+                      config, day_index, interleave=state.rng if experiment.interleave else None)
 
-    def scores_of(arm: str, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray, h: np.ndarray,
-                  age_h: np.ndarray, sessions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(ranking scores, logged scores) of ``arm``'s policy, -inf where the candidate is unusable."""
-        policy = experiment.policies.get(arm)
+
+class ArmRanking:
+    """One day's ranking step (a ``_day.Rerank``): each session ranked by the policy of its user's arm.
+
+    ``arm_of_user`` is each user's index into ``policies`` (None: the built-in ranking, logged with its
+    own score). With ``interleave`` (the random stream of the merge) every session shows a team-draft
+    interleaving of the first two policies' rankings. Each of ``shadows`` scores every session's
+    candidates without changing what is shown; after the call, :attr:`candidates` and
+    :attr:`shadow_scores` hold what they saw and gave (the simulator logs them as ``served=false``).
+    """
+
+    def __init__(self, arm_of_user: np.ndarray, policies: Sequence[Policy | Callable[[pd.DataFrame], Any] | None],
+                 world: Any, names: Any, config: Any, day_index: int, *,
+                 interleave: np.random.Generator | None = None,
+                 shadows: Sequence[Policy | Callable[[pd.DataFrame], Any]] = ()) -> None:
+        if interleave is not None and len(policies) < 2:
+            raise SimulationError(f"interleaving needs two arms, got {len(policies)}.")
+        self.arm_of_user = arm_of_user
+        self.policies = tuple(policies)
+        self.world, self.names, self.config, self.day_index = world, names, config, day_index
+        self.interleave = interleave
+        self.shadows = tuple(shadows)
+        self.candidates: Candidates | None = None
+        self.shadow_scores: tuple[np.ndarray, ...] = ()
+
+    def _scores(self, policy: Policy | Callable[[pd.DataFrame], Any] | None, users: np.ndarray, ts_us: np.ndarray,
+                cand: np.ndarray, h: np.ndarray, age_h: np.ndarray, sessions: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(ranking scores, logged scores) of ``policy``, -inf where the candidate is unusable."""
         if policy is None:
             return h, 1.0 / (1.0 + np.exp(-(h - 3.0)))
-        names.extend_posts(len(world.post_created_us))
-        frame = candidate_frame(world, names, users, ts_us, cand, age_h, day_index, sessions)
+        self.names.extend_posts(len(self.world.post_created_us))
+        frame = candidate_frame(self.world, self.names, users, ts_us, cand, age_h, self.day_index, sessions)
         found = np.asarray(policy(frame), dtype=float).reshape(cand.shape)
         return np.where(np.isfinite(h), found, -np.inf), found
 
-    def rerank(users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray, h: np.ndarray, age_h: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        arm = state.arm_index[users]
+    def __call__(self, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray, h: np.ndarray, age_h: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        ranked = self._rank(users, ts_us, cand, h, age_h)
+        if self.shadows and len(users):
+            from loopline.simulate._world import user_activity
+
+            self.candidates = Candidates(users=users, ts_us=ts_us, cand=cand, age_h=age_h,
+                                         activity=user_activity(self.world)[users], usable=np.isfinite(h))
+            index = np.arange(len(users))
+            self.shadow_scores = tuple(self._scores(shadow, users, ts_us, cand, h, age_h, index)[1]
+                                       for shadow in self.shadows)
+        return ranked
+
+    def _rank(self, users: np.ndarray, ts_us: np.ndarray, cand: np.ndarray, h: np.ndarray, age_h: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        length = self.config.feed_length
+        arm = self.arm_of_user[users]
         top = np.zeros((len(users), length), dtype=np.int64)
         logged = np.zeros(cand.shape)
         index = np.arange(len(users))
-        if experiment.interleave:
-            a, logged_a = scores_of(experiment.arm_names[0], users, ts_us, cand, h, age_h, index)
-            b, logged_b = scores_of(experiment.arm_names[1], users, ts_us, cand, h, age_h, index)
+        if self.interleave is not None:
+            a, logged_a = self._scores(self.policies[0], users, ts_us, cand, h, age_h, index)
+            b, logged_b = self._scores(self.policies[1], users, ts_us, cand, h, age_h, index)
             rank_a = np.where(np.isfinite(np.take_along_axis(a, order_a := np.argsort(-a, axis=1, kind="stable"),
                                                              axis=1)), order_a, -1)
             rank_b = np.where(np.isfinite(np.take_along_axis(b, order_b := np.argsort(-b, axis=1, kind="stable"),
                                                              axis=1)), order_b, -1)
-            picks, teams = team_draft_batch(rank_a, rank_b, state.rng, length=length)
+            picks, teams = team_draft_batch(rank_a, rank_b, self.interleave, length=length)
             rows, slots = np.nonzero(picks >= 0)  # a session's merge may stop before the feed is full
             items = picks[rows, slots]
             logged[rows, items] = np.where(teams[rows, slots] == 0, logged_a[rows, items], logged_b[rows, items])
             return picks, logged, teams
-        for i, name in enumerate(experiment.arm_names):
+        for i, policy in enumerate(self.policies):
             rows = np.flatnonzero(arm == i)
             if len(rows) == 0:
                 continue
-            s, log_s = scores_of(name, users[rows], ts_us[rows], cand[rows], h[rows], age_h[rows], rows)
+            s, log_s = self._scores(policy, users[rows], ts_us[rows], cand[rows], h[rows], age_h[rows], rows)
             order = np.argsort(-s, axis=1, kind="stable")[:, :length]
             top[rows] = np.where(np.isfinite(np.take_along_axis(s, order, axis=1)), order, -1)
             logged[rows] = log_s
         return top, logged, None
-
-    return rerank

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,14 +16,20 @@ import pyarrow.parquet as pq
 from loopline import _atomic as atomic
 from loopline._progress import SILENT, Progress
 from loopline.events import TS, EventLog
-from loopline.simulate._config import SimConfig
-from loopline.simulate._day import US_PER_DAY, US_PER_HOUR, Day, simulate_day
-from loopline.simulate._experiment import ExperimentState, SimExperiment, make_rerank
-from loopline.simulate._tables import DEPLOYMENT, TRUTH, ArmLabels, Names, build_tables
+from loopline.simulate._config import SimConfig, SimulationError
+from loopline.simulate._day import US_PER_DAY, US_PER_HOUR, Day, Rerank, simulate_day
+from loopline.simulate._experiment import ExperimentState, SimExperiment, first_exposures, make_rerank
+from loopline.simulate._plan import DayPlan, DaySummary, PlanState, arm_days
+from loopline.simulate._tables import ARM, DEPLOYMENT, TRUTH, ArmLabels, Names, build_tables
 from loopline.simulate._world import add_posts, apply_drift, make_world, record_sessions, topic_name
 
 TRUTH_FOLDER = "_simulation"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Plan = Callable[[int], DayPlan | None]
+"""Day index -> how that day is served (None: the built-in ranking)."""
+AfterDay = Callable[[int, DaySummary], None]
+"""Called with the day index and its summary once the day's records are in the log."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,11 @@ class SimulationResult:
 @dataclass(frozen=True)
 class _SimDay:
     index: int
-    exposures: pa.Table
+    exposures: pa.Table  # the served exposures, then the shadows' (served=false)
     feedback: pa.Table
     truth: pa.Table
     sessions: int
+    summary: DaySummary
     assignments: pa.Table | None = None
     arms: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (arm index, user, true_p) per impression
 
@@ -71,7 +78,7 @@ class FeedSimulator:
         self.config = config
         self.drift_topics: tuple[str, ...] = ()
 
-    def _days(self) -> Iterator[_SimDay]:
+    def _days(self, plan: Plan | None = None) -> Iterator[_SimDay]:
         config = self.config
         rng = np.random.default_rng(config.seed)
         world = make_world(config, rng)
@@ -84,69 +91,97 @@ class FeedSimulator:
         experiment = config.experiment
         state = None if experiment is None else ExperimentState(
             experiment, names.users.to_pylist(), seed=config.seed)
+        planner = None if plan is None else PlanState(names)
         for d in range(config.days):
             day_start = start_us + d * US_PER_DAY
             for i, drift in enumerate(config.drift):
                 if drift.day == d:
                     drift_topics[i] = topic_name(apply_drift(world, config, drift, rng))
+            day_plan = None if plan is None else _plan_of_day(plan, d)
             add_posts(world, config, rng, start_us=day_start, hours=24.0)
             running = state is not None and d >= state.experiment.start_day
-            rerank = make_rerank(state, world, names, config, d) if running and state is not None else None
+            planned = None if day_plan is None or planner is None else planner.open(day_plan, world, names, config, d)
+            rerank: Rerank | None = None
+            if planned is not None:
+                rerank = planned.ranking
+            elif running and state is not None:
+                rerank = make_rerank(state, world, names, config, d)
             lift = state.lift_of_day(d) if running and state is not None and not state.experiment.interleave else None
 
             day, counts, solved = simulate_day(world, config, rng, day_start, intercept, rerank, lift)
             if len(day.imp_post):
                 intercept = solved
             record_sessions(world, counts)
-            labels, assignments = (None, None) if not running or state is None else _experiment_day(
-                state, day, names, d)
-            exposures, feedback, truth = build_tables(world, day, names, d, labels)
-            arms = None if labels is None else (labels.arm, day.session_user[day.imp_session], day.true_p)
-            yield _SimDay(d, exposures, feedback, truth, len(day.session_user), assignments, arms)
+            labels: ArmLabels | None = None
+            assignments = shadows = None
+            deployment = DEPLOYMENT
+            if planned is not None and planner is not None:
+                labels, assignments, shadows = planner.close(planned, day, world, names)
+                deployment = planned.plan.deployment
+            elif running and state is not None:
+                labels, assignments = _experiment_day(state, day, names, d)
+            exposures, feedback, truth = build_tables(world, day, names, d, labels, deployment=deployment)
+            summary = _summary(config, d, day, labels, served=exposures.num_rows, feedback=feedback)
+            if shadows is not None and shadows.num_rows:
+                exposures = pa.concat_tables([exposures, shadows])
+            arms = None if labels is None or state is None else (labels.arm, day.session_user[day.imp_session],
+                                                                   day.true_p)
+            yield _SimDay(d, exposures, feedback, truth, len(day.session_user), summary, assignments, arms)
         self.drift_topics = tuple(drift_topics)
 
-    def run_frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """(exposures, feedback, truth) as DataFrames, without writing anything."""
-        days = list(self._days())
+    def run_frames(self, *, plan: Plan | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(exposures, feedback, truth) as DataFrames, without writing anything (``plan`` as for :meth:`run`)."""
+        self._refuse_plan_with_experiment(plan)
+        days = list(self._days(plan))
         frames = []
         for part in ("exposures", "feedback", "truth"):
             tables = [getattr(day, part) for day in days]
-            frame: pd.DataFrame = pa.concat_tables(tables).to_pandas()
+            frame: pd.DataFrame = pa.concat_tables(tables, promote_options="default").to_pandas()
             frames.append(frame)
         return frames[0], frames[1], frames[2]
 
-    def run(self, log: EventLog, *, progress: Progress = SILENT) -> SimulationResult:
+    def run(self, log: EventLog, *, progress: Progress = SILENT, plan: Plan | None = None,
+            after_day: AfterDay | None = None) -> SimulationResult:
         """Simulate every day, append exposures and feedback to ``log``, and write the truth.
 
         The truth (``request_id``, ``item_id``, ``true_p``, ``p_engage``) goes to
         ``<log root>/_simulation/truth.parquet``, replacing the truth of an earlier run.
+
+        ``plan(d)`` is asked at the start of day ``d`` (after that day's drift) how the day is served: a
+        :class:`~loopline.simulate.DayPlan`, or None for the built-in ranking (see
+        :mod:`loopline.simulate._plan`). ``after_day(d, summary)`` is called once day ``d``'s exposures,
+        feedback and assignments are in ``log``, before ``plan(d + 1)`` is asked, so it can read the log,
+        retrain and change the next day's plan. A plan cannot be combined with ``config.experiment``.
         """
+        self._refuse_plan_with_experiment(plan)
         config = self.config
         paths: list[Path] = []
         truths: list[pa.Table] = []
-        arm_days: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        experiment_days: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         impressions = clicks = likes = n_sessions = 0
         progress.start("simulating days", total=config.days)
         try:
-            for day in self._days():
+            for day in self._days(plan):
                 paths.extend(log.write("exposures", day.exposures))
                 paths.extend(log.write("feedback", day.feedback))
                 if day.assignments is not None and day.assignments.num_rows:
                     paths.extend(log.write("assignments", day.assignments))
                 truths.append(day.truth)
                 if day.arms is not None:
-                    arm_days.append(day.arms)
-                impressions += day.exposures.num_rows
+                    experiment_days.append(day.arms)
+                impressions += day.summary.impressions
                 events = day.feedback.column("event").to_numpy(zero_copy_only=False)
                 clicks += int(np.sum(events == "click"))
                 likes += int(np.sum(events == "like"))
                 n_sessions += day.sessions
+                if after_day is not None:
+                    after_day(day.index, day.summary)
                 progress.advance()
         finally:
             progress.finish()
         all_truth = pa.concat_tables(truths) if truths else TRUTH.empty_table()
         truth_path = _write_truth(log.root / TRUTH_FOLDER, all_truth)
-        experiment_truth = None if config.experiment is None else _experiment_truth(config.experiment, arm_days)
+        experiment_truth = None if config.experiment is None else _experiment_truth(config.experiment, experiment_days)
         return SimulationResult(
             impressions=impressions, clicks=clicks, likes=likes, sessions=n_sessions,
             ctr=clicks / impressions if impressions else 0.0,
@@ -154,6 +189,37 @@ class FeedSimulator:
             start=config.start, end=config.start + timedelta(days=config.days),
             drift_topics=self.drift_topics, experiment_truth=experiment_truth,
         )
+
+    def _refuse_plan_with_experiment(self, plan: Plan | None) -> None:
+        if plan is not None and self.config.experiment is not None:
+            raise SimulationError(
+                f"FeedSimulator: a plan and SimConfig.experiment ('{self.config.experiment.name}') cannot be used "
+                "together; both decide how each day is served. Drop SimConfig.experiment and put the experiment in "
+                "the plan (DayPlan.arms, DayPlan.assign and DayPlan.experiment), or run without a plan."
+            )
+
+
+def _plan_of_day(plan: Plan, day_index: int) -> DayPlan | None:
+    found = plan(day_index)
+    if found is not None and not isinstance(found, DayPlan):
+        raise SimulationError(f"plan({day_index}) returned {type(found).__name__}; return a DayPlan, or None for "
+                              "the built-in ranking.")
+    return found
+
+
+def _summary(config: SimConfig, day_index: int, day: Day, labels: ArmLabels | None, *, served: int,
+             feedback: pa.Table) -> DaySummary:
+    start = config.start + timedelta(days=day_index)
+    clicked = np.zeros(len(day.true_p), dtype=bool)
+    clicked[day.click_imp] = True
+    if labels is None:
+        arms = arm_days((ARM,), np.zeros(len(day.true_p), dtype=np.int64), day.true_p, clicked)
+    else:
+        arms = arm_days(labels.names, labels.arm, day.true_p, clicked)
+    events = feedback.column("event").to_numpy(zero_copy_only=False)
+    return DaySummary(day=day_index, start=start, end=start + timedelta(days=1), impressions=served,
+                      clicks=int(np.sum(events == "click")),
+                      true_p=float(day.true_p.mean()) if len(day.true_p) else float("nan"), arms=arms)
 
 
 def _experiment_day(state: ExperimentState, day: Day, names: Names, day_index: int
@@ -166,11 +232,7 @@ def _experiment_day(state: ExperimentState, day: Day, names: Names, day_index: i
     labels = ArmLabels(arm=arm, names=experiment.arm_names,
                        versions=tuple(experiment.version(a) for a in experiment.arm_names),
                        logged=~state.lost[imp_user], team=team)
-    imp_ts = day.session_ts_us[day.imp_session]
-    order = np.lexsort((imp_ts, imp_user))
-    users_sorted = imp_user[order]
-    first_rows = order[np.r_[True, users_sorted[1:] != users_sorted[:-1]]] if len(order) else order
-    users, first_ts = imp_user[first_rows], imp_ts[first_rows]
+    users, first_ts = first_exposures(imp_user, day.session_ts_us[day.imp_session])
     new = state.first_day[users] < 0
     state.first_day[users[new]] = day_index
     keep = new & ~state.lost[users]

@@ -14,6 +14,8 @@ from loopline.simulate._world import AGE_BUCKETS, COUNTRIES, DEVICES, World, top
 DEPLOYMENT = "sim"
 ARM = "control"
 MODEL_VERSION = "sim-policy"
+SHADOW_LOG_TOP = 50
+"""A shadow logs at most its own best this many candidates per session (serving's default ``log_top``)."""
 
 FEATURES = pa.schema([
     ("country", pa.string()),
@@ -47,6 +49,18 @@ class ArmLabels:
     versions: tuple[str, ...]
     logged: np.ndarray  # (impressions,) bool
     team: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One day's sessions and their candidates as the ranking step saw them (what shadows score)."""
+
+    users: np.ndarray  # (sessions,)
+    ts_us: np.ndarray
+    cand: np.ndarray  # (sessions, k) post index
+    age_h: np.ndarray  # (sessions, k)
+    activity: np.ndarray  # (sessions,) user_activity when serving
+    usable: np.ndarray  # (sessions, k) False for duplicates and sessions without posts
 
 
 class Names:
@@ -85,13 +99,13 @@ def _const(value: object, n: int, type_: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, type_), n)
 
 
-def build_tables(world: World, day: Day, names: Names, day_index: int, arms: ArmLabels | None = None
-                 ) -> tuple[pa.Table, pa.Table, pa.Table]:
+def build_tables(world: World, day: Day, names: Names, day_index: int, arms: ArmLabels | None = None, *,
+                 deployment: str = DEPLOYMENT) -> tuple[pa.Table, pa.Table, pa.Table]:
     """The day's exposures, feedback (clicks and likes, sorted by time) and truth tables.
 
-    With ``arms`` (an experiment's day) each exposure carries its arm and model version, interleaved
-    ones a ``team`` column, and the rows of units lost to the logging bug are left out of exposures and
-    feedback (the truth keeps every impression).
+    With ``arms`` (an experiment's or a plan's day) each exposure carries its arm and model version,
+    interleaved ones a ``team`` column, and the rows of units lost to the logging bug are left out of
+    exposures and feedback (the truth keeps every impression).
     """
     names.extend_posts(len(world.post_created_us))
     n = len(day.imp_post)
@@ -103,7 +117,7 @@ def build_tables(world: World, day: Day, names: Names, day_index: int, arms: Arm
     unit_id = _take(names.users, imp_user)
     contract = {
         "ts": _ts(day.session_ts_us[day.imp_session]),
-        "deployment": _const(DEPLOYMENT, n, pa.string()),
+        "deployment": _const(deployment, n, pa.string()),
         "request_id": request_id,
         "unit_id": unit_id,
         "item_id": item_id,
@@ -147,7 +161,7 @@ def build_tables(world: World, day: Day, names: Names, day_index: int, arms: Arm
     imp, ts, event = imp[order], ts[order], event[order]
     feedback = pa.table({
         "ts": _ts(ts),
-        "deployment": _const(DEPLOYMENT, len(imp), pa.string()),
+        "deployment": _const(deployment, len(imp), pa.string()),
         "request_id": _take(request_id, imp),
         "unit_id": _take(unit_id, imp),
         "item_id": _take(item_id, imp),
@@ -155,3 +169,49 @@ def build_tables(world: World, day: Day, names: Names, day_index: int, arms: Arm
         "value": _const(1.0, len(imp), pa.float64()),
     }, schema=FEEDBACK)
     return exposures, feedback, truth
+
+
+def shadow_exposures(world: World, names: Names, day_index: int, seen: Candidates, scores: np.ndarray, *,
+                     sessions: np.ndarray, arm: pa.Array, version: str, latency_ms: np.ndarray,
+                     deployment: str) -> pa.Table:
+    """A shadow's exposures (``served=false``) for the chosen ``sessions`` (bool, per session), as serving logs
+    them: per session the candidates it scored, best first, at most ``SHADOW_LOG_TOP``, each with its score
+    and its ``position`` in the shadow's own ranking, the unit's ``arm`` (one per session) and the shadow's
+    ``version``. Unusable candidates and those it gave no finite score are left out.
+    """
+    names.extend_posts(len(world.post_created_us))
+    ranked = np.where(seen.usable & np.isfinite(scores), scores, -np.inf)
+    order = np.argsort(-ranked, axis=1, kind="stable")[:, :SHADOW_LOG_TOP]
+    keep = np.isfinite(np.take_along_axis(ranked, order, axis=1)) & sessions[:, None]
+    session, position = np.nonzero(keep)
+    column = order[session, position]
+    post = seen.cand[session, column]
+    user = seen.users[session]
+    author = world.post_author[post]
+    n = len(post)
+    contract = {
+        "ts": _ts(seen.ts_us[session]),
+        "deployment": _const(deployment, n, pa.string()),
+        "request_id": _take(names.requests(day_index, len(seen.users)), session),
+        "unit_id": _take(names.users, user),
+        "item_id": _take(names.posts, post),
+        "arm": _take(arm, session),
+        "model_version": _const(version, n, pa.string()),
+        "score": pa.array(scores[session, column], pa.float64()),
+        "served": _const(False, n, pa.bool_()),
+        "position": pa.array(position.astype(np.int32), pa.int32()),
+        "latency_ms": pa.array(latency_ms[session], pa.float64()),
+    }
+    features = {
+        "country": _take(names.countries, world.country[user]),
+        "device": _take(names.devices, world.device[user]),
+        "age_bucket": _take(names.ages, world.age_bucket[user]),
+        "user_top_topic": _take(names.topics, world.top_topic[user]),
+        "user_activity": pa.array(seen.activity[session], pa.int64()),
+        "topic": _take(names.topics, world.post_topic[post]),
+        "author_id": _take(names.authors, author),
+        "author_followers": pa.array(world.author_followers[author], pa.int64()),
+        "post_age_hours": pa.array(np.round(seen.age_h[session, column], 4), pa.float64()),
+        "post_quality_score": pa.array(world.post_quality_score[post], pa.float64()),
+    }
+    return pa.table({**contract, **features}, schema=pa.schema([*EXPOSURE, *FEATURES]))

@@ -26,11 +26,12 @@ from loopline._names import check_name
 from loopline.spec._duration import Duration
 from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
 from loopline.spec._monitoring import MonitoringSpec
+from loopline.spec._retrain import RetrainSpec
 
 ColumnType = Literal["numeric", "categorical", "boolean", "timestamp", "text"]
 ModelKind = Literal["linear", "lightgbm"]
 DEFAULT_FIRST_STAGE_K = 100
-HASH_EXCLUDED = ("monitoring",)
+HASH_EXCLUDED = ("monitoring", "retrain")
 """Top-level keys that do not change the trained model, so :meth:`ProblemSpec.spec_hash` leaves them out."""
 
 
@@ -294,6 +295,7 @@ class ProblemSpec(_Strict):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    retrain: RetrainSpec = Field(default_factory=RetrainSpec)
     seed: int = 0
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -321,6 +323,10 @@ class ProblemSpec(_Strict):
                 raise ValueError(
                     f"{where}: '{name}' is not a {self.task} metric; choose one of {', '.join(allowed)}"
                 )
+        decay = self.retrain.triggers.decay
+        if decay is not None and decay.metric not in allowed:
+            raise ValueError(f"retrain.triggers.decay.metric: '{decay.metric}' is not a {self.task} metric; choose one "
+                             f"of {', '.join(allowed)}")
         reserved = {self.event_time, self.label.target}
         leaked = sorted(reserved & set(self.features.include or []))
         if leaked:

@@ -1,0 +1,249 @@
+"""The continual-learning loop: triggers, retrain, judge, gates, promotion and rollback, the history it records, and
+the backtest, on a small simulated feed (trained once, copied fresh for each test)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from loopline import LoopError
+from loopline.evaluation import compute_metrics
+from loopline.events import EventLog
+from loopline.loop import demo_spec, run_backtest, run_loop, train
+from loopline.loop._routed_plan import RoutedPlan
+from loopline.registry import Registry
+from loopline.serving import DeploymentSpec, deploy
+from loopline.simulate import FeedSimulator, SimConfig
+from loopline.spec import ProblemSpec
+from loopline.workspace import Workspace
+
+CONFIG = SimConfig(seed=3, n_users=1200, n_posts_per_day=150, n_authors=200, days=8)
+TRAINED_DAYS = 5
+START = CONFIG.start
+
+
+def _spec(root: Path, log: EventLog, retrain: dict[str, Any], *, name: str = "feed-loop") -> ProblemSpec:
+    data = demo_spec(log, name=name)
+    data["models"] = {"candidates": ["lightgbm"]}
+    data["retrain"] = retrain
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return ProblemSpec.load(path)
+
+
+OFFLINE = {"triggers": {"schedule": "1d"}, "window": "5d", "judge": {"window": "1d", "valid": "1d", "n_boot": 50},
+           "gates": {"shadow": None, "canary": None, "ab": None}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace whose event log holds CONFIG's days and whose champion v1 trained on the first TRAINED_DAYS."""
+    root = tmp_path_factory.mktemp("continual")
+    ws = Workspace.open(root / "ws", env={})
+    log = EventLog.for_workspace(ws)
+    FeedSimulator(CONFIG).run(log)
+    spec = _spec(ws.root, log, OFFLINE)
+    outcome = train(spec, ws, promote=True, until=START + timedelta(days=TRAINED_DAYS), n_boot=0)
+    assert outcome.version.version == 1 and outcome.promoted
+    return ws.root
+
+
+@pytest.fixture
+def ws(trained: Path, tmp_path: Path) -> Workspace:
+    target = tmp_path / "ws"
+    shutil.copytree(trained, target)
+    return Workspace.open(target, env={}, create=False)
+
+
+def _steps(registry: Registry, model: str = "feed-loop") -> list[tuple[str, str, int | None]]:
+    return [(s.stage, s.status, s.version) for s in registry.loop_steps(model)]
+
+
+def test_a_block_without_triggers_is_refused_with_the_fix(ws: Workspace) -> None:
+    spec = _spec(ws.root, EventLog.for_workspace(ws), {"gates": {"shadow": None, "canary": None, "ab": None}})
+    with pytest.raises(LoopError, match=r"retrain: has no trigger, so the loop would never retrain\. Add one"):
+        run_loop(spec, ws, now=START + timedelta(days=6))
+
+
+@pytest.mark.slow
+def test_a_schedule_retrains_on_the_window_judges_on_the_freshest_day_and_records_every_step(ws: Workspace) -> None:
+    log = EventLog.for_workspace(ws)
+    spec = _spec(ws.root, log, OFFLINE)
+    now = START + timedelta(days=7)
+    done = run_loop(spec, ws, now=now)
+    registry = Registry(ws, create=False)
+    steps = registry.loop_steps(spec.name)
+    assert [(s.stage, s.status) for s in steps[:2]] == [("trigger", "fired"), ("retrain", "finished")]
+    assert "schedule: the champion's data ends" in steps[0].reason
+    retrain = steps[1]
+    assert retrain.version == 2 and retrain.details["until"] == now.isoformat()
+    splits = {s["name"]: s for s in retrain.details["splits"]}
+    # the sliding window: train from now - 5d, validation the day before the judged day, test the last day
+    assert splits["train"]["start"] >= (now - timedelta(days=5)).isoformat()
+    assert splits["valid"]["start"] >= (now - timedelta(days=2)).isoformat() > splits["train"]["end"]
+    assert splits["test"]["start"] >= (now - timedelta(days=1)).isoformat() > splits["valid"]["end"]
+    assert splits["test"]["end"] < now.isoformat()
+
+    judge = steps[2]
+    assert judge.stage == "judge" and judge.version == 2
+    details = judge.details
+    assert details["improvement"] == pytest.approx(details["champion"] - details["challenger"])  # log-loss: lower
+    if judge.status == "passed":
+        assert details["low"] > 0 and details["beats_baselines"]
+        assert [(s.stage, s.status, s.version) for s in steps[3:]] == [("promote", "done", 2)]
+        assert registry.get_version(spec.name, "champion").version == 2
+        assert done.champion == 2 and done.note == "v2 promoted on the judge"
+        history = registry.alias_history(spec.name, "champion")
+        assert history[-1].to_version == 2 and history[-1].reason.startswith("loop: ")
+    else:
+        assert len(steps) == 3 and registry.get_version(spec.name, "champion").version == 1
+
+    again = run_loop(spec, ws, now=now + timedelta(hours=1))  # within min_interval: nothing happens
+    assert again.steps == [] and "min_interval" in again.note
+    assert len(registry.loop_steps(spec.name)) == len(steps)
+
+
+@pytest.mark.slow
+def test_a_warm_start_continues_the_champions_trees(ws: Workspace) -> None:
+    spec = _spec(ws.root, EventLog.for_workspace(ws), {**OFFLINE, "mode": "warm_start", "warm_start_rounds": 30})
+    run_loop(spec, ws, now=START + timedelta(days=7))
+    registry = Registry(ws, create=False)
+    retrain = next(s for s in registry.loop_steps(spec.name) if s.stage == "retrain")
+    assert retrain.details["best"] == "lightgbm-warm" and retrain.details["mode"] == "warm_start"
+    warm = registry.load(spec.name, 2).params["warm_start"]
+    champion = registry.load(spec.name, 1)
+    assert warm["from_trees"] == champion.params["best_iteration"] and 1 <= warm["added_trees"] <= 30
+
+
+def _gated(ws: Workspace, log: EventLog, **gates: Any) -> ProblemSpec:
+    retrain = {"deployment": "feed-loop", "triggers": {"schedule": "1d"}, "window": "5d",
+               "judge": {"window": "1d", "valid": "1d", "n_boot": 0, "significant": False, "min_improvement": 0.0},
+               "gates": {"shadow": None, "canary": None, "ab": None, **gates}}
+    return _spec(ws.root, log, retrain)
+
+
+def _serve(ws: Workspace, days: int, spec: ProblemSpec, *, first_day: int, loop: bool = True) -> EventLog:
+    """Simulate ``days`` days, served from ``first_day`` on by the deployment, the loop run after each served day."""
+    registry = Registry(ws, create=False)
+    log = EventLog(ws.root / "served")
+
+    def after(day: int, summary: Any) -> None:
+        if loop and day >= first_day:
+            run_loop(spec, ws, now=summary.end, log=log)
+
+    config = SimConfig(**{**CONFIG.__dict__, "days": days, "drift": ()})
+    FeedSimulator(config).run(log, plan=RoutedPlan(registry, "feed-loop", first_day=first_day), after_day=after)
+    return log
+
+
+@pytest.mark.slow
+def test_a_challenger_goes_through_shadow_and_canary_and_the_deployment_follows_each_gate(ws: Workspace) -> None:
+    registry = Registry(ws, create=False)
+    deploy(registry, DeploymentSpec.from_dict({"name": "feed-loop", "model": "feed-loop", "holdout": 0.05}),
+           actor="test", reason="the base deployment")
+    base = registry.deployment("feed-loop")
+    served = EventLog(ws.root / "served")
+    spec = _gated(ws, served, shadow={"duration": "1d", "min_rows": 200},
+                  canary={"share": 0.2, "duration": "1d", "min_requests": 50, "max_p99_ms": 500})
+    _serve(ws, 8, spec, first_day=4)  # the loop runs after days 4..7
+    steps = registry.loop_steps(spec.name)
+    stages = [(s.stage, s.status) for s in steps]
+    assert stages[:2] == [("trigger", "fired"), ("retrain", "finished")]
+    revisions = {d.revision: d for d in registry.deployment_history("feed-loop")}
+    judged = next(s for s in steps if s.stage == "judge")
+    if judged.status == "failed":
+        pytest.skip(f"the challenger did not pass the judge on this seed: {judged.reason}")
+    started = {s.stage: s for s in steps if s.status == "started"}
+    shadow = DeploymentSpec.from_dict(revisions[started["shadow"].details["revision"]].spec)
+    assert shadow.shadows == (judged.version,) and shadow.holdout == 0.05
+    assert started["shadow"].details["base_revision"] == base.revision
+    passed = next(s for s in steps if s.stage == "shadow" and s.status != "started")
+    assert passed.status == "passed" and passed.details["rows"] >= 200, passed.reason
+    canary = DeploymentSpec.from_dict(revisions[started["canary"].details["revision"]].spec)
+    assert canary.shadows == () and canary.canary is not None and canary.canary.version == judged.version
+    assert canary.canary.share == 0.2 and canary.holdout == 0.05
+    ended = next(s for s in steps if s.stage == "canary" and s.status != "started")
+    assert ended.status == "passed" and ended.details["requests"] >= 50, ended.reason
+    # the last gate passed: promoted, and the deployment is the base again, serving the new champion
+    assert stages[-1] == ("promote", "done")
+    assert registry.get_version(spec.name, "champion").version == judged.version
+    now = DeploymentSpec.from_dict(registry.deployment("feed-loop").spec)
+    assert now.canary is None and now.shadows == () and now.holdout == 0.05
+    log = served.read("exposures", columns=["ts", "model_version", "served", "arm"])
+    shadow_day = log[(log["ts"] >= started["shadow"].at) & (log["ts"] < started["canary"].at)]
+    assert set(shadow_day.loc[~shadow_day["served"], "model_version"]) == {str(judged.version)}
+    canary_day = log[(log["ts"] >= started["canary"].at) & (log["ts"] < ended.at) & log["served"]]
+    assert set(canary_day.loc[canary_day["arm"] == "canary", "model_version"]) == {str(judged.version)}
+
+
+@pytest.mark.slow
+def test_a_canary_the_server_took_out_is_rolled_back_with_the_servers_reason(ws: Workspace) -> None:
+    registry = Registry(ws, create=False)
+    served = EventLog(ws.root / "served")
+    spec = _gated(ws, served, canary={"share": 0.2, "duration": "1d", "min_requests": 50})
+    _serve(ws, 6, spec, first_day=4, loop=False)
+    deploy(registry, DeploymentSpec.from_dict({"name": "feed-loop", "model": "feed-loop"}), actor="test",
+           reason="the base deployment")
+    base = registry.deployment("feed-loop")
+    now = START + timedelta(days=6)
+    first = run_loop(spec, ws, now=now, log=served)
+    if first.stage != "canary":
+        pytest.skip(f"the challenger did not pass the judge on this seed: {first.note}")
+    in_canary = registry.deployment("feed-loop")
+    registry.end_canary("feed-loop", in_canary.revision, reason="canary v2: error rate 0.05 over 60 s > 0.02")
+    with pytest.raises(LoopError, match="--force retrains only when no challenger is in flight"):
+        run_loop(spec, ws, now=now + timedelta(hours=1), log=served, force=True)
+    done = run_loop(spec, ws, now=now + timedelta(hours=1), log=served)
+    assert done.stage == "idle" and done.challenger is None
+    assert _steps(registry)[-2:] == [("canary", "failed", 2), ("rollback", "done", 2)]
+    failed = registry.loop_steps(spec.name)[-2]
+    assert "error rate 0.05 over 60 s" in failed.reason
+    assert registry.deployment("feed-loop").spec == base.spec  # back as it was
+    assert registry.get_version(spec.name, "champion").version == 1
+
+
+@pytest.mark.slow
+def test_a_backtest_replays_the_policy_without_touching_the_real_registry(ws: Workspace, tmp_path: Path) -> None:
+    spec = _spec(ws.root, EventLog.for_workspace(ws), OFFLINE)
+    registry = Registry(ws, create=False)
+    before = ([v.version for v in registry.list_versions(spec.name)], registry.aliases(spec.name),
+              registry.loop_steps(spec.name))
+    start, end = START + timedelta(days=6), START + timedelta(days=8)
+    result = run_backtest(spec, ws, start=start, end=end, report_dir=tmp_path / "report")
+    after = ([v.version for v in registry.list_versions(spec.name)], registry.aliases(spec.name),
+             registry.loop_steps(spec.name))
+    assert after == before
+    assert [p.start for p in result.periods] == [start, start + timedelta(days=1)]
+    assert result.retrains >= 1 and result.actions[0]["stage"] == "trigger"
+    first = result.periods[0]
+    assert first.version == "champion" and first.policy == first.champion  # nothing promoted serves yet
+    # the champion's metric over a period equals scikit-learn's log-loss on the same labelled rows
+    champion = registry.load(spec.name, 1)
+    rows = _labelled(spec, start, start + timedelta(days=1))
+    expected = compute_metrics("binary", rows["clicked"].to_numpy(), champion.predict(rows))["log_loss"]
+    assert first.champion == pytest.approx(expected, rel=1e-9) and first.rows == len(rows)
+    twin = json.loads(result.report.json.read_text()) if result.report else {}
+    assert twin["retrains"] == result.retrains and result.report is not None and result.report.html.exists()
+
+
+def _labelled(spec: ProblemSpec, start: Any, end: Any) -> Any:
+    from loopline.loop._backtest import _labelled as labelled
+
+    rows = labelled(spec, start, end)
+    times = rows[spec.event_time]
+    return rows[(times >= start) & (times < end)].reset_index(drop=True)
+
+
+def test_compare_is_exported_for_users() -> None:
+    from loopline.loop import compare
+
+    y = np.array([0, 1, 0, 1, 1, 0], dtype=float)
+    found = compare("binary", y, challenger=np.full(6, 0.5), champion=np.full(6, 0.5), metric="log_loss", n_boot=0)
+    assert found.improvement == 0.0
