@@ -43,6 +43,7 @@ def loop(
 ) -> None:
     """Retrain on a trigger, judge the challenger, move it through shadow, canary and A/B gates, promote or roll
     back; every step recorded in the registry with its reason. Run it on a schedule."""
+    from loopline import LoopError
     from loopline.events import EventLog
     from loopline.loop import run_backtest, run_loop
     from loopline.monitoring import parse_window
@@ -65,7 +66,8 @@ def loop(
             return
         if backtest:
             if start is None or end is None:
-                raise typer.BadParameter("--backtest needs --start and --end (ISO 8601 times).")
+                raise LoopError("--backtest needs --start and --end (ISO 8601 times such as 2026-01-10T00:00Z): the "
+                                "span of past logs to replay.")
             result = run_backtest(problem, ws, start=_time("--start", start), end=_time("--end", end),
                                   every=parse_window(every), log=log, report_dir=report, progress=progress)
             if as_json:

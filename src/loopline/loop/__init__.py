@@ -10,7 +10,8 @@ from loopline.loop._backtest import backtest as run_backtest
 from loopline.loop._continual import LoopPass, Trigger, run_loop
 from loopline.loop._continual_demo import HISTORY_DAYS as DEMO_HISTORY_DAYS
 from loopline.loop._continual_demo import ContinualDemo, run_continual_demo
-from loopline.loop._demo import TRUTH, TRUTH_BLIND, DemoOutcome, demo_spec, run_demo
+from loopline.loop._demo import TRUTH, TRUTH_BLIND, DemoOutcome, run_demo
+from loopline.loop._demo_spec import demo_spec
 from loopline.loop._demo_workspace import MARKER as DEMO_MARKER
 from loopline.loop._demo_workspace import open_demo_workspace, require_demo_workspace
 from loopline.loop._experiment import (

@@ -109,7 +109,7 @@ def backtest(spec: ProblemSpec, workspace: Workspace, *, start: datetime, end: d
                 for step in done.steps:
                     if step.stage == "promote" and step.version is not None:
                         model = registry.load(spec.name, step.version)
-                        in_force.append((tick + gate_time, _name(step.version), model))
+                        in_force.append((tick + gate_time, f"retrain {step.version - 1}", model))
                 label, model = _current(in_force, tick)
                 periods.append(_period(spec, rows, tick, until, label, model, original_model))
                 progress.advance()

@@ -254,7 +254,8 @@ class _Loop:
         mine &= frame["served"].fillna(True).astype(bool)
         if not mine.any():
             return None
-        return frame.loc[mine, "ts"].min().to_pydatetime()
+        first: datetime = pd.Timestamp(frame.loc[mine, "ts"].min()).to_pydatetime()
+        return first
 
     def monitor(self) -> Findings:
         """Monitoring's findings over the last ``monitoring.window``: of the champion's own served traffic when the log
