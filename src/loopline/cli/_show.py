@@ -97,6 +97,7 @@ def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
 def continual_json(demo: Any) -> dict[str, Any]:
     return {"model": demo.model, "spec": str(demo.spec_path), "drift_day": demo.drift_day, "retrains": demo.retrains,
             "promotions": demo.promotions, "days": demo.days, "steps": demo.actions, "seconds": demo.seconds,
+            "feedback_loops": demo.feedback,
             "report": {"html": str(demo.report.html), "json": str(demo.report.json)}}
 
 
@@ -115,6 +116,21 @@ def show_continual_demo(demo: Any) -> None:
         if losses:
             out.print(f"  after the drift, {label}: served log-loss {sum(losses) / len(losses):.4f}, true CTR "
                       f"{sum(ctr) / len(ctr):.4f}")
+    effect = demo.feedback.get("total_effect") or {}
+    if effect.get("measured_relative") is not None:
+        low, high = effect["measured_ci"]
+        out.print(f"  the system's total effect on CTR against the {effect['holdout_units']:,}-unit holdout: "
+                  f"{effect['measured_relative']:+.1%} (95% CI {low:+.1%} to {high:+.1%}); the simulator's truth "
+                  f"{effect['true_relative']:+.1%}")
+    curves = demo.feedback.get("positions") or {}
+    if curves.get("explore") and curves["explore"][4] is not None and curves["served"][4] is not None:
+        out.print(f"  clicks at position 5 relative to position 1: {curves['explore'][4]:.2f} among exploring units "
+                  f"(random order), {curves['served'][4]:.2f} in served feeds; true examination "
+                  f"{curves['truth'][4]:.2f}")
+    debiased = demo.feedback.get("debiased") or {}
+    if debiased:
+        out.print("  rank correlation with the true engagement on the last day: " + "; ".join(
+            f"{label} {found['spearman']:.3f}" for label, found in debiased.items()))
     out.print(f"continual-learning report: {demo.report.html}")
 
 

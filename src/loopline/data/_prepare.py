@@ -211,6 +211,15 @@ def select_features(spec: ProblemSpec, schema: Schema, report: ValidationReport)
             report.add("info", "known_after", name, f"column '{name}' is known only after the event "
                        "(features.known_after) and is never a feature.")
     chosen = [c for c in chosen if c not in reserved]
+    for name in fs.fixed_at_serving:
+        if name not in schema:
+            raise DataError(f"features.fixed_at_serving names '{name}', which is not in the data; the columns are "
+                            f"{list(schema.names())}.")
+        if name in reserved:
+            raise DataError(f"features.fixed_at_serving names '{name}', the label, event time or an id; it cannot be "
+                            "a feature.")
+        if name not in chosen:  # a training-only signal stays a feature even where inference would drop it
+            chosen.append(name)
     if not chosen:
         raise DataError(f"no feature columns are left in the data of {spec.source_name}: every column is the label, "
                         "the event time, an id, excluded or unusable. Add columns or loosen features.exclude.")

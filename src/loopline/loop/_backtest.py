@@ -99,7 +99,7 @@ def backtest(spec: ProblemSpec, workspace: Workspace, *, start: datetime, end: d
     with tempfile.TemporaryDirectory(prefix="loopline-backtest-") as tmp:
         scratch = Workspace.open(Path(tmp) / "workspace", create=True)
         registry = Registry(scratch)
-        _copy_champion(real, registry, spec, original.version)
+        copy_champion(real, registry, spec, original.version)
         in_force: list[tuple[datetime, str, TrainedModel]] = [(start, "champion", original_model)]
         periods: list[BacktestPeriod] = []
         progress.start("replaying the loop", total=len(ticks))
@@ -201,8 +201,9 @@ def _pooled(spec: ProblemSpec, rows: pd.DataFrame, in_force: list[tuple[datetime
     return float(metrics.get(spec.primary_metric, np.nan)), _score(spec, ordered, original)
 
 
-def _copy_champion(real: Registry, scratch: Registry, spec: ProblemSpec, version: int) -> None:
-    """The real champion as version 1 (and champion) of the scratch registry, its artifact checked on the way."""
+def copy_champion(real: Registry, scratch: Registry, spec: ProblemSpec, version: int) -> None:
+    """Version ``version`` of the real registry as the next version (and champion) of ``scratch``, with its profile,
+    metrics and its run's splits, the artifact checked on the way (a backtest's, or the demo counterfactual's)."""
     found = real.get_version(spec.name, version)
     splits = real.get_run(found.run_id).params.get("splits")
     run = scratch.start_run(spec_name=spec.name, spec_hash=found.spec_hash, data_fingerprint=found.data_fingerprint,

@@ -33,9 +33,11 @@ from sklearn.metrics import log_loss
 from loopline import _atomic
 from loopline._progress import SILENT, Progress
 from loopline.events import EventLog
+from loopline.loop._backtest import copy_champion
 from loopline.loop._continual import run_loop
 from loopline.loop._demo_spec import demo_spec
 from loopline.loop._demo_workspace import clear_demo_folders, require_demo_workspace
+from loopline.loop._feedback_loops import debiased_training, position_curves, total_effect
 from loopline.loop._routed_plan import RoutedPlan
 from loopline.loop._train import train
 from loopline.registry import Registry
@@ -50,11 +52,13 @@ HISTORY_DAYS = 14
 days into them."""
 MODEL = "feed-continual"
 DEPLOYMENT = "feed-continual"
-FROZEN = "feed-frozen"
-"""The counterfactual's deployment: the first champion by number, which nothing moves."""
+FROZEN_WORKSPACE = "continual-frozen"
+"""The counterfactual's own registry (inside the demo's workspace): a copy of the first champion, never moved."""
 LOOP_EVENTS = "continual-events"
 FROZEN_EVENTS = "continual-frozen-events"
 REPORT = ("reports", "continual")
+GUARDS = {"holdout": 0.05, "explore": 0.03}
+"""The deployments' holdout (the baseline order, to measure the system's total effect) and exploration share."""
 SHIFT = 0.7
 """The share of users whose interest moves to one topic at the drift."""
 NEW_TOPIC = 0.4
@@ -74,6 +78,9 @@ class ContinualDemo:
     retrains: int
     report: ReportPaths
     seconds: float
+    feedback: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the feedback-loop guards buy (:mod:`loopline.loop._feedback_loops`): ``total_effect`` (the holdout),
+    ``positions`` (exploration) and ``debiased`` (position-debiased training)."""
 
 
 def continual_spec(log: EventLog) -> dict[str, Any]:
@@ -108,7 +115,8 @@ def run_continual_demo(workspace: Workspace, *, config: SimConfig, days: int,
         Drift(day=drift_day, kind="interest_shift", strength=SHIFT), Drift(day=drift_day, kind="new_topic",
                                                                            strength=NEW_TOPIC)))
     log, frozen_log = EventLog(workspace.root / LOOP_EVENTS), EventLog(workspace.root / FROZEN_EVENTS)
-    clear_demo_folders(workspace, [log.root, frozen_log.root])
+    clear_demo_folders(workspace, [log.root, frozen_log.root, workspace.root / FROZEN_WORKSPACE])
+    frozen_registry = Registry(Workspace.open(workspace.root / FROZEN_WORKSPACE, env={}, create=True))
     spec_path = workspace.root / "continual.yaml"
     _atomic.write_text(spec_path, "# Written by 'loopline demo --days N': the continual-learning run's spec.\n"
                        + yaml.safe_dump(continual_spec(log), sort_keys=False))
@@ -124,35 +132,69 @@ def run_continual_demo(workspace: Workspace, *, config: SimConfig, days: int,
             outcome = train(spec, workspace, promote=True, until=summary.end, n_boot=0)
             first.append(outcome.version.version)
             champion = registry.get_version(MODEL, "champion").version
-            deploy(registry, DeploymentSpec.from_dict({"name": DEPLOYMENT, "model": MODEL}), actor="loopline demo",
-                   reason="the continual demo's deployment: the champion for everyone")
-            deploy(registry, DeploymentSpec.from_dict({"name": FROZEN, "model": MODEL, "arms": {
-                "champion": {"version": champion, "weight": 1}}}), actor="loopline demo",
-                reason="the counterfactual: the first champion, never retrained")
+            deploy(registry, DeploymentSpec.from_dict({"name": DEPLOYMENT, "model": MODEL, **GUARDS}),
+                   actor="loopline demo", reason="the continual demo's deployment: the champion, a holdout served the "
+                   "baseline order, a share explored in random order")
+            # The counterfactual serves the same deployment (so the same units fall in its holdout and exploration)
+            # from a registry of its own that holds only this champion, which nothing moves.
+            copy_champion(registry, frozen_registry, spec, champion)
+            deploy(frozen_registry, DeploymentSpec.from_dict({"name": DEPLOYMENT, "model": MODEL, **GUARDS}),
+                   actor="loopline demo", reason="the counterfactual: the first champion, never retrained")
         elif day >= HISTORY_DAYS:
             run_loop(spec, workspace, now=summary.end, log=log)
         progress.advance()
 
     FeedSimulator(world).run(log, plan=RoutedPlan(registry, DEPLOYMENT, first_day=HISTORY_DAYS),
                              after_day=with_loop)
-    frozen = FeedSimulator(world).run(frozen_log, plan=RoutedPlan(registry, FROZEN, first_day=HISTORY_DAYS),
+    frozen = FeedSimulator(world).run(frozen_log, plan=RoutedPlan(frozen_registry, DEPLOYMENT,
+                                                                  first_day=HISTORY_DAYS),
                                       after_day=_collect(summaries["without"], progress))
     progress.finish()
     truth_with = pd.read_parquet(log.root / "_simulation" / "truth.parquet",
                                  columns=["request_id", "item_id", "true_p"])
     truth_without = pd.read_parquet(frozen.truth_path, columns=["request_id", "item_id", "true_p"])
-    measured = {"with": _daily(log, truth_with, DEPLOYMENT), "without": _daily(frozen_log, truth_without, FROZEN)}
+    measured = {"with": _daily(log, truth_with, DEPLOYMENT), "without": _daily(frozen_log, truth_without, DEPLOYMENT)}
     steps = registry.loop_steps(MODEL)
     actions = [{"at": s.at.isoformat(), "stage": s.stage, "status": s.status, "version": s.version,
                 "reason": s.reason} for s in steps]
     rows = _table(summaries, measured, drift_day)
-    report = render_backtest(_report_data(rows, actions, world, drift_day, first[0] if first else None),
-                             workspace.root.joinpath(*REPORT),
+    served_from = world.start + timedelta(days=HISTORY_DAYS)
+    feedback = {
+        "total_effect": total_effect(log, DEPLOYMENT, summaries["with"], since=served_from),
+        "positions": position_curves(log, DEPLOYMENT, world, since=served_from),
+        "debiased": debiased_training(continual_spec(log), spec,
+                                      pd.read_parquet(log.root / "_simulation" / "truth.parquet",
+                                                      columns=["request_id", "item_id", "p_engage"]),
+                                      end=world.start + timedelta(days=days), seed=spec.seed),
+    }
+    data = _report_data(rows, actions, world, drift_day, first[0] if first else None)
+    data["facts"].update(_feedback_facts(feedback))
+    report = render_backtest(data, workspace.root.joinpath(*REPORT),
                              title="Continual learning: a drifting feed, with and without the loop")
     return ContinualDemo(spec_path=spec_path, model=MODEL, drift_day=drift_day, days=rows, actions=actions,
                          promotions=sum(s.stage == "promote" for s in steps),
                          retrains=sum(s.stage == "retrain" for s in steps), report=report,
-                         seconds=time.perf_counter() - clock)
+                         seconds=time.perf_counter() - clock, feedback=feedback)
+
+
+def _feedback_facts(feedback: dict[str, Any]) -> dict[str, str]:
+    facts: dict[str, str] = {}
+    effect = feedback.get("total_effect") or {}
+    if effect.get("measured_relative") is not None:
+        low, high = effect["measured_ci"]
+        facts["total effect of the system on CTR (holdout)"] = (
+            f"{effect['measured_relative']:+.1%} (95% CI {low:+.1%} to {high:+.1%}); "
+            f"true {effect['true_relative']:+.1%}")
+    curves = feedback.get("positions") or {}
+    if curves.get("explore") and len(curves["explore"]) > 4 and curves["explore"][4] is not None:
+        facts["click rate at position 5 / position 1"] = (
+            f"exploration {curves['explore'][4]:.2f}, served traffic {curves['served'][4]:.2f}; true examination "
+            f"{curves['truth'][4]:.2f}")
+    debiased = feedback.get("debiased") or {}
+    if debiased:
+        facts["rank correlation with the true engagement (last day)"] = "; ".join(
+            f"{label} {found['spearman']:.3f}" for label, found in debiased.items())
+    return facts
 
 
 def _collect(into: list[DaySummary], progress: Progress) -> Callable[[int, DaySummary], None]:

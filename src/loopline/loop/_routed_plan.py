@@ -6,8 +6,10 @@ same routing code the server runs: holdout, canary and experiment carved by ``ev
 salts) which arm serves each unit, and ranks each arm's sessions with the arm's compiled
 :class:`~loopline.serving.Scorer`; versions in the deployment's ``shadows`` are scored beside it and logged
 ``served=false``. So when the loop moves a challenger into the shadow, the canary or an A/B test, or promotes it,
-the next simulated day is served accordingly. The holdout is shown the simulator's own (baseline) order; the
-exploration share is not simulated.
+the next simulated day is served accordingly. The holdout is shown the simulator's own (baseline) order. The
+exploration share is shown each session's candidates in a random order (seeded by the day); the server logs the
+control model's scores for those rows, the simulator the random ones, so they carry the version ``explore``
+rather than the control's, and never count as its predictions.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from loopline.registry import Registry
-from loopline.serving import CANARY_ARM, HOLDOUT_ARM, DeploymentSpec, Router, Scorer
+from loopline.serving import CANARY_ARM, EXPLORE_ARM, HOLDOUT_ARM, DeploymentSpec, Router, Scorer
 from loopline.simulate import DayPlan
 
 
@@ -52,6 +54,8 @@ class RoutedPlan:
                 arms[CANARY_ARM], versions[CANARY_ARM] = _policy(scorers[number]), str(number)
         if spec.holdout > 0:
             arms[HOLDOUT_ARM], versions[HOLDOUT_ARM] = None, "baseline"
+        if spec.explore > 0:
+            arms[EXPLORE_ARM], versions[EXPLORE_ARM] = _shuffled(day), EXPLORE_ARM
         experiment = {arm: spec.experiment for arm in spec.arms if spec.experiment is not None}
         if spec.holdout > 0:
             experiment[HOLDOUT_ARM] = spec.holdout_experiment
@@ -68,6 +72,15 @@ class RoutedPlan:
 
 def _shadow_versions(registry: Registry, spec: DeploymentSpec) -> list[int]:
     return [registry.get_version(spec.model, ref).version for ref in spec.shadows]
+
+
+def _shuffled(day: int) -> Any:
+    rng = np.random.default_rng([day, 104_729])
+
+    def score(candidates: pd.DataFrame) -> np.ndarray:
+        return rng.random(len(candidates))
+
+    return score
 
 
 def _policy(scorer: Scorer) -> Any:

@@ -82,6 +82,9 @@ class Model:
     negative_rate: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     fit_seconds: float = 0.0
+    fixed: dict[str, Any] = field(default_factory=dict)
+    """Features held at these values in every prediction (``features.fixed_at_serving``); fitting, calibration and
+    the threshold saw their logged values."""
 
     @property
     def family(self) -> ModelFamily:
@@ -98,10 +101,16 @@ class Model:
             return 0.0
         return math.log(self.negative_rate)
 
+    def held(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the :attr:`fixed` features set to their values (a copy; ``frame`` itself when none)."""
+        if not self.fixed:
+            return frame
+        return frame.assign(**{name: [value] * len(frame) for name, value in self.fixed.items()})
+
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The score explanations add up to: corrected log-odds before calibration, class margins
         (multiclass) or the prediction (regression, ranking with a ranking objective)."""
-        margin = self.scorer.margin(frame)
+        margin = self.scorer.margin(self.held(frame))
         return margin + self.offset if self.offset else margin
 
     def from_margin(self, margin: np.ndarray) -> np.ndarray:
@@ -117,11 +126,11 @@ class Model:
         return p
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        p = self.from_margin(self.scorer.margin(frame))
+        p = self.from_margin(self.scorer.margin(self.held(frame)))
         return p if self.calibrator is None else self.calibrator.apply(p)
 
     def explain(self, frame: pd.DataFrame) -> Explanation | None:
-        found = self.scorer.explain(frame)
+        found = self.scorer.explain(self.held(frame))
         if found is None or not self.offset:
             return found
         return Explanation(features=found.features, contributions=found.contributions, base=found.base + self.offset)

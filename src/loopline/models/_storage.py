@@ -58,6 +58,8 @@ def save_model(model: TrainedModel, directory: Path | str) -> str:
         "scorer": model.scorer.state(), "params": model.params, "fit_seconds": model.fit_seconds,
         "files": {name: _sha256(data) for name, data in files.items()},
     }
+    if model.fixed:  # written only when set, so models without it keep their exact manifest
+        manifest["fixed"] = dict(model.fixed)
     text = dumps(manifest, sort_keys=True, indent=1, ascii_only=True).encode("utf-8")
     for name, data in files.items():
         atomic.write_bytes(folder / name, data)
@@ -143,8 +145,16 @@ def _rebuild(manifest: dict[str, Any], files: dict[str, bytes]) -> Model:
         classes=None if classes is None else tuple(classes), threshold=manifest["threshold"],
         calibrator=None if calibration is None else Calibrator.from_state(calibration),
         negative_rate=manifest["negative_rate"], params=dict(manifest["params"]),
-        fit_seconds=float(manifest["fit_seconds"]),
+        fit_seconds=float(manifest["fit_seconds"]), fixed=_fixed(manifest.get("fixed"), manifest["features"]),
     )
+
+
+def _fixed(found: Any, features: list[str]) -> dict[str, Any]:
+    if found is None:
+        return {}
+    if not isinstance(found, dict) or any(name not in features for name in found):
+        raise ModelError(f"model.json: 'fixed' must map some of the model's features to values, got {found!r}.")
+    return dict(found)
 
 
 def _sha256(data: bytes) -> str:

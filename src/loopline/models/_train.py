@@ -86,7 +86,9 @@ def _assemble(name: str, fitted: Fitted, targets: Targets, spec: ProblemSpec, *,
               is_baseline: bool) -> Model:
     model = Model(name=name, task=spec.task, features=features, scorer=fitted.scorer, link=fitted.link,
                   is_baseline=is_baseline, classes=targets.classes if spec.task in ("binary", "multiclass") else None,
-                  negative_rate=targets.negative_rate, params=dict(fitted.params))
+                  negative_rate=targets.negative_rate, params=dict(fitted.params),
+                  fixed={} if is_baseline else {k: v for k, v in spec.features.fixed_at_serving.items()
+                                                if k in features})
     if fitted.link != "logistic":
         return model
     y = targets.y_valid

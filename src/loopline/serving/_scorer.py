@@ -51,7 +51,9 @@ class Scorer:
         self.name = name
         self.version = version
         self.task: Task = model.task
-        self.features: tuple[str, ...] = tuple(model.features)
+        self.fixed: dict[str, Any] = dict(getattr(model, "fixed", None) or {})
+        """Features the model holds at a value (``features.fixed_at_serving``): requests need not send them."""
+        self.features: tuple[str, ...] = tuple(f for f in model.features if f not in self.fixed)
         self.threshold: float | None = model.threshold
         self.classes: tuple[Any, ...] | None = model.classes
         self.family: str = model.family
@@ -99,9 +101,16 @@ class Scorer:
 
     def score_checked(self, columns: Columns, n: int) -> np.ndarray:
         """Scores for ``n`` rows of columns :meth:`check` returned."""
+        if self.fixed:
+            columns = {**columns, **self._held(n)}
         if self._compiled is None:
             return np.asarray(self.model.predict(self.frame(columns, n)), dtype=np.float64)
         return self._compiled.finish(self._compiled.margin(columns, n))
+
+    def _held(self, n: int) -> dict[str, np.ndarray]:
+        """The fixed features' columns for ``n`` rows, coerced as a request's would be."""
+        return {name: coerce(self.kinds[name], name, np.full(n, value, dtype=object)) for name, value in
+                self.fixed.items()}
 
     def decide(self, scores: np.ndarray) -> np.ndarray | None:
         """The binary decision ``scores >= threshold``; None for other tasks."""

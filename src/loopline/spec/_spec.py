@@ -33,6 +33,8 @@ ModelKind = Literal["linear", "lightgbm"]
 DEFAULT_FIRST_STAGE_K = 100
 HASH_EXCLUDED = ("monitoring", "retrain")
 """Top-level keys that do not change the trained model, so :meth:`ProblemSpec.spec_hash` leaves them out."""
+UNHASHED_WHEN_EMPTY = (("features", "fixed_at_serving"),)
+"""Settings added after specs were first hashed: left out of the hash while empty, so older specs keep theirs."""
 
 
 class _Strict(BaseModel):
@@ -93,7 +95,14 @@ class LabelSpec(_Strict):
 
 
 class FeaturesSpec(_Strict):
-    """Which columns become features and how they are typed and encoded."""
+    """Which columns become features and how they are typed and encoded.
+
+    ``fixed_at_serving`` maps columns the models train on but never see as they are when predicting: each is held
+    at the given value for every prediction, offline and online (a request need not send it). The feed position is
+    the usual one: a click depends on where the item was shown, which the ranking decides; trained with the logged
+    position and scored at position 0, the model ranks by the engagement it expects at the top of the feed,
+    without learning the old ranking's choices as if they were the items' appeal.
+    """
 
     include: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
@@ -102,6 +111,22 @@ class FeaturesSpec(_Strict):
     high_cardinality: int = Field(default=50, ge=2)
     high_cardinality_encoding: Literal["target", "hash"] = "target"
     hash_buckets: int = Field(default=256, ge=8)
+    fixed_at_serving: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fixed_columns_are_features(self) -> FeaturesSpec:
+        for name, value in self.fixed_at_serving.items():
+            if name in self.exclude or name in self.known_after:
+                where = "exclude" if name in self.exclude else "known_after"
+                raise ValueError(f"fixed_at_serving names '{name}', which features.{where} also lists; a column held "
+                                 f"fixed at serving is a training feature: remove it from {where}")
+            if isinstance(value, float) and value != value:
+                raise ValueError(f"fixed_at_serving.{name}: give the value to hold it at, not NaN")
+        if self.include is not None:
+            absent = sorted(set(self.fixed_at_serving) - set(self.include))
+            if absent:
+                raise ValueError(f"fixed_at_serving names {absent}, which features.include does not list; add them")
+        return self
 
     @model_validator(mode="after")
     def _known_after_never_included(self) -> FeaturesSpec:
@@ -359,10 +384,14 @@ class ProblemSpec(_Strict):
         return str(p if p.is_absolute() else self._base_dir / p)
 
     def spec_hash(self) -> str:
-        """sha256 of the canonical JSON of the spec: equal specs have equal hashes. ``monitoring`` is left out:
-        it does not change the trained model (and specs written before it existed keep their hash)."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude=set(HASH_EXCLUDED)), sort_keys=True,
-                               separators=(",", ":"))
+        """sha256 of the canonical JSON of the spec: equal specs have equal hashes. ``monitoring`` and ``retrain``
+        are left out: they do not change the trained model (and specs written before they existed keep their hash);
+        so are settings added later while they hold their default (``features.fixed_at_serving`` empty)."""
+        data = self.model_dump(mode="json", exclude=set(HASH_EXCLUDED))
+        for block, key in UNHASHED_WHEN_EMPTY:
+            if not data[block][key]:
+                del data[block][key]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def with_base_dir(self, base_dir: Path, source: str | None = None) -> ProblemSpec:
