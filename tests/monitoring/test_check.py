@@ -122,6 +122,38 @@ def test_performance_is_measured_once_feedback_labels_the_window(ws: Workspace) 
     assert early.labels is not None and early.labels.censored > 1_000  # open windows are not negatives
 
 
+def test_the_estimate_is_recalibrated_on_the_previous_windows_labelled_rows(ws: Workspace) -> None:
+    label = LabelSpec(name="churned", from_events=EventLabelSpec(feedback="the served log", event="churn",
+                                                                 window="1h", on=["request_id"]))
+    log = EventLog.for_workspace(ws)
+    before = DAY - timedelta(days=1)
+    end = DAY + timedelta(days=1)
+    for day, seed in ((DAY, 73), (before, 72)):
+        customers = make_customers(3_000, seed=seed)
+        log_day(ws, customers, day)
+        churned = customers.index[customers["churned"] == 1]
+        log.write("feedback", pd.DataFrame({
+            "ts": [day + timedelta(seconds=int(s) + 60) for s in np.linspace(0, 86_399, 3_000)],
+            "deployment": "churn", "request_id": [f"{day:%d}-{i}" for i in range(3_000)], "unit_id": None,
+            "item_id": None, "event": "churn", "value": 1.0}).iloc[churned])
+        found = check(ws, model="churn", start=DAY, end=end, now=end + timedelta(hours=2), label=label)
+        assert found.performance is not None
+        if day == DAY:  # no earlier window yet: the raw scores
+            assert not any("recalibrated" in note for note in found.performance.notes)
+    measured = found.performance
+    assert measured is not None
+    assert "the estimates use the scores recalibrated (isotonic) on 3,000 reference rows" in measured.notes
+    # the estimate is the same as the estimator's, given the previous day's scores and labels as the reference
+    from loopline.monitoring import labelled_exposures, performance
+
+    previous = log.read("exposures", start=before, end=DAY)
+    labelled, _ = labelled_exposures(previous, log.read("feedback"), label_spec=label, now=end + timedelta(hours=2))
+    window = log.read("exposures", start=DAY, end=end)
+    same = performance(window, None, task="binary", metrics=["roc_auc"], n_boot=0,
+                       reference=(previous.loc[labelled.index, "score"].to_numpy(), labelled["churned"].to_numpy()))
+    assert measured.overall.estimated["roc_auc"] == pytest.approx(same.overall.estimated["roc_auc"], abs=1e-12)
+
+
 def test_an_all_null_column_and_a_version_without_profile_get_specific_messages(ws: Workspace) -> None:
     customers = make_customers(1_000, seed=81)
     customers["tenure_months"] = np.nan

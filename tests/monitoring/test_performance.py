@@ -663,12 +663,35 @@ def test_trained_model_estimate_is_exact_given_the_world_and_realised_agrees(tra
 
 
 @pytest.mark.slow
+def test_estimate_recalibrated_on_the_previous_labelled_day_is_within_002_auc(trained_feed: TrainedFeed) -> None:
+    """The issue's acceptance with the model's own scores, as ``check`` estimates: each later day's AUC estimated
+    from the scores recalibrated on the day before (its labels known), against the realised AUC (measured here:
+    gaps 0.014 and 0.002, against 0.024 and 0.023 from the raw scores)."""
+    later, labels = trained_feed.later, trained_feed.labels
+    days = later["ts"].dt.floor("D")
+    order = sorted(days.unique())
+    scores = later["score"].to_numpy()
+    outcomes = labels.reindex(later.index).to_numpy(dtype=float)
+    gaps = []
+    for previous, day in itertools.pairwise(order):
+        reference = (days == previous).to_numpy() & np.isfinite(outcomes)
+        current = (days == day).to_numpy()
+        found = performance(later[current], labels[labels.index.isin(later.index[current])], task="binary",
+                            metrics=["roc_auc"], n_boot=0, reference=(scores[reference], outcomes[reference]))
+        period = found.periods[0]
+        assert period.realised["roc_auc"] is not None
+        gaps.append(abs(period.estimated["roc_auc"] - period.realised["roc_auc"].value))
+    assert len(gaps) == 2 and max(gaps) <= 0.02, gaps
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "the issue's acceptance with the model's own scores is not met: the LightGBM model of the demo spec is "
     "calibrated on its validation split but under-confident on later days (in the top score decile about 10% click "
     "where the score says 8.6%), so the estimate from its scores runs 0.02-0.03 below the realised AUC. "
     "Recalibrating on the validation split does not help, since the model is calibrated there; with the true "
-    "probabilities the estimate is within 0.02 (the test above)."))
+    "probabilities the estimate is within 0.02, and so it is recalibrated on the previous day, as check() does "
+    "(the tests above)."))
 def test_estimate_is_within_002_auc_of_realised_for_a_model_trained_on_earlier_days(trained_feed: TrainedFeed) -> None:
     """The issue's acceptance with a trained model: a model trained on the first days scores three later days of
     the same world (no concept drift configured); its estimated AUC should be within 0.02 of the realised one."""

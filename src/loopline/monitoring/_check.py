@@ -155,7 +155,8 @@ def check(workspace: Workspace, *, model: str, version: int | str = "champion", 
         found_quality = quality(stats, _quality_reference(profile), now=now, thresholds=quality_thresholds)
         found_performance: Any = None
         if performance is None and table is None:
-            performance = _served_performance(events, registry, model, number, start, end, now, label)
+            performance = _served_performance(events, registry, model, number, start, end, now, label,
+                                              deployment=deployment)
         if performance is not None:
             try:
                 found_performance = performance(source, profile)
@@ -224,10 +225,16 @@ class ServedPerformance:
 
 
 def _served_performance(log: EventLog, registry: Registry, model: str, version: int, start: datetime,
-                        end: datetime, now: datetime,
-                        given: LabelSpec | None) -> Callable[[WindowSource, Profile], Any] | None:
+                        end: datetime, now: datetime, given: LabelSpec | None, *,
+                        deployment: str) -> Callable[[WindowSource, Profile], Any] | None:
     """When the version's spec builds its label from events: the realised (labels from the workspace's feedback
-    log, the label window closed by ``now``) and estimated performance of the window. None otherwise."""
+    log, the label window closed by ``now``) and estimated performance of the window. None otherwise.
+
+    For a binary model the estimate uses its scores recalibrated on the previous window of the same length (its
+    served, labelled rows, when there are at least :data:`MIN_REFERENCE_ROWS` with both outcomes): a model's
+    calibration drifts with time (the feed's base rate moves, its items age), and the latest labelled traffic is
+    the best account of it. Measured on the simulated feed, a LightGBM model's raw scores put the estimated AUC
+    0.023-0.024 below the realised one on later days; recalibrated on the day before, 0.002-0.014."""
     stored = registry.get_run(registry.get_version(model, version).run_id).params.get("spec")
     if not isinstance(stored, dict) or (given is None and not isinstance(stored.get("label"), dict)):
         return None
@@ -249,12 +256,47 @@ def _served_performance(log: EventLog, registry: Registry, model: str, version: 
         labelled, report = labelled_exposures(exposures, feedback, label_spec=label, now=now)
         labels = pd.Series(np.nan, index=exposures.index)
         labels.loc[labelled.index] = labelled[label.name].astype(float)
+        reference = _previous_window(log, label, deployment=deployment, version=version, start=start, end=end,
+                                     now=now) if task == "binary" else None
         found = measure_performance(exposures, labels, task=task,  # type: ignore[arg-type]
                                     slices=[c for c in slices if c in exposures.columns], start=start, end=end,
-                                    metric=metrics.get("primary"), k=int(metrics.get("k") or 10))
+                                    metric=metrics.get("primary"), k=int(metrics.get("k") or 10),
+                                    reference=reference)
         return ServedPerformance(found, labelled[label.name].to_numpy(dtype=np.float64), report)
 
     return measure
+
+
+MIN_REFERENCE_ROWS = 1_000
+"""The fewest labelled rows of the previous window that recalibrate the estimate (fewer: the raw scores are used)."""
+
+
+def _previous_window(log: EventLog, label: LabelSpec, *, deployment: str, version: int, start: datetime,
+                     end: datetime, now: datetime) -> tuple[np.ndarray, np.ndarray] | None:
+    """The version's served scores and their labels (known by ``now``) in the window before ``[start, end)``."""
+    events = label.from_events
+    if events is None:
+        return None
+    begin = start - (end - start)
+    if not log.segments("exposures", start=begin, end=start):
+        return None
+    previous = log.read("exposures", start=begin, end=start)
+    if previous.empty or not {"score", "model_version", "deployment"} <= set(previous.columns):
+        return None
+    served = previous["served"].fillna(True).astype(bool) if "served" in previous else True
+    previous = previous[served & (previous["deployment"] == deployment)
+                        & (previous["model_version"].astype(str) == str(version))]
+    if len(previous) < MIN_REFERENCE_ROWS:
+        return None
+    feedback = log.read("feedback", start=begin, end=min(start + events.window, now) + timedelta(microseconds=1))
+    feedback = feedback[feedback["event"] == events.event] if len(feedback) else feedback
+    labelled, _ = labelled_exposures(previous, feedback, label_spec=label, now=now)
+    outcomes = labelled[label.name].to_numpy(dtype=np.float64)
+    scores = previous.loc[labelled.index, "score"].to_numpy(dtype=np.float64)
+    keep = np.isfinite(scores)
+    if keep.sum() < MIN_REFERENCE_ROWS or len(np.unique(outcomes[keep])) < 2:
+        return None
+    return scores[keep], outcomes[keep]
 
 
 def _of_kind(profile: Profile, *kinds: type) -> list[str]:
