@@ -275,7 +275,7 @@ def test_ranking_primary_metric_that_needs_binary_labels() -> None:
 def test_public_names() -> None:
     assert sorted(evaluation.__all__) == sorted([
         "Curve", "Evaluation", "FairnessSummary", "GroupFairness", "MetricValue", "Mistake", "ModelScores",
-        "RowExplanation", "SliceRow", "TimePoint", "bootstrap", "compute_metrics", "evaluate"])
+        "RowExplanation", "SliceRow", "TimePoint", "bootstrap", "compute_metrics", "evaluate", "make_scorer"])
     for name in evaluation.__all__:
         assert hasattr(evaluation, name)
 

@@ -42,7 +42,7 @@ from loopline.loop._routed_plan import RoutedPlan
 from loopline.loop._train import train
 from loopline.registry import Registry
 from loopline.reports import ReportPaths, render_backtest
-from loopline.serving import DeploymentSpec, deploy
+from loopline.serving import EXPLORE_ARM, DeploymentSpec, deploy
 from loopline.simulate import DaySummary, Drift, FeedSimulator, SimConfig
 from loopline.spec import ProblemSpec
 from loopline.workspace import Workspace
@@ -59,9 +59,9 @@ FROZEN_EVENTS = "continual-frozen-events"
 REPORT = ("reports", "continual")
 GUARDS = {"holdout": 0.05, "explore": 0.03}
 """The deployments' holdout (the baseline order, to measure the system's total effect) and exploration share."""
-SHIFT = 0.7
+SHIFT = 0.8
 """The share of users whose interest moves to one topic at the drift."""
-NEW_TOPIC = 0.4
+NEW_TOPIC = 0.5
 """The new topic's share of new posts, and of users who like it."""
 
 
@@ -96,10 +96,13 @@ def continual_spec(log: EventLog) -> dict[str, Any]:
                                                      "post_quality_score", "age_bucket"],
                      "decay": {"metric": "log_loss", "drop": 0.005}},
         "mode": "warm_start", "warm_start_rounds": 200, "window": "7d", "min_interval": "1d",
-        "judge": {"window": "1d", "valid": "1d", "n_boot": 100},
+        # Half a day each to judge and to validate: the challenger trains on data up to a day ago, so a retrain soon
+        # after a drift already sees some of it.
+        "judge": {"window": "12h", "valid": "12h", "n_boot": 100},
         "gates": {"shadow": {"duration": "1d", "min_rows": 1000},
                   "canary": {"share": 0.1, "duration": "1d", "min_requests": 100},
-                  "ab": {"share": 0.5, "min_duration": "2d", "max_duration": "6d"}},
+                  "ab": {"share": 0.5, "min_duration": "2d", "max_duration": "6d",
+                         "experiment": {"mde_relative": 0.1}}},
     }
     return spec
 
@@ -210,7 +213,8 @@ def _daily(log: EventLog, truth: pd.DataFrame, deployment: str) -> pd.DataFrame:
     version that served most impressions."""
     exposures = log.read("exposures", columns=["ts", "deployment", "request_id", "item_id", "score", "served",
                                                "model_version"])
-    exposures = exposures[(exposures["deployment"] == deployment) & exposures["served"].fillna(True).astype(bool)]
+    exposures = exposures[(exposures["deployment"] == deployment) & exposures["served"].fillna(True).astype(bool)
+                          & ~exposures["model_version"].isin([EXPLORE_ARM, "baseline"])]  # scores of no model
     clicks = log.read("feedback", columns=["request_id", "item_id", "event"])
     clicked = clicks[clicks["event"] == "click"][["request_id", "item_id"]].drop_duplicates().assign(clicked=1)
     frame = (exposures.merge(clicked, on=["request_id", "item_id"], how="left")
