@@ -101,7 +101,7 @@ def continual_spec(log: EventLog) -> dict[str, Any]:
         "judge": {"window": "12h", "valid": "12h", "n_boot": 100},
         "gates": {"shadow": {"duration": "1d", "min_rows": 1000},
                   "canary": {"share": 0.1, "duration": "1d", "min_requests": 100},
-                  "ab": {"share": 0.5, "min_duration": "2d", "max_duration": "6d",
+                  "ab": {"share": 0.5, "min_duration": "2d", "max_duration": "3d",
                          "experiment": {"mde_relative": 0.1}}},
     }
     return spec
