@@ -204,3 +204,10 @@ def test_bad_data_is_refused_naming_the_field(tmp_path: Path, data: dict[str, An
     with pytest.raises(LoopError, match=re.escape(message)):
         render_backtest(data, tmp_path, title="bad")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_other_than_a_backtest_describes_its_own_lines(tmp_path: Path) -> None:
+    data = {**thirty_days(), "description": "The true click-through rate of what each run served."}
+    html = render_backtest(data, tmp_path, title="t").html.read_text()
+    assert "The true click-through rate of what each run served." in html
+    assert "the gates' least time" not in html and ">gate time<" not in html

@@ -281,7 +281,7 @@ def _report_data(rows: list[dict[str, Any]], actions: list[dict[str, Any]], worl
     span = "after the first promotion" if after else "after the drift"
     return {
         "model": MODEL, "metric": "true_ctr", "start": rows[0]["start"] if rows else "",
-        "end": rows[-1]["end"] if rows else "", "every": "1d", "gate_time": "4d",
+        "end": rows[-1]["end"] if rows else "", "every": "1d", "gate_time": "-",
         "policy": policy, "champion": champion, "improvement": policy - champion,
         "retrains": sum(a["stage"] == "retrain" for a in actions),
         "promotions": sum(a["stage"] == "promote" for a in actions),
@@ -292,6 +292,10 @@ def _report_data(rows: list[dict[str, Any]], actions: list[dict[str, Any]], worl
                     "label": "drift: interest shift and a new topic"}],
         "actions": actions,
         "policy_label": "with the loop", "champion_label": f"without retraining (v{first} throughout)",
+        "description": "The true click-through rate of what each run served, per simulated day: with the loop "
+                       "(retraining, gates, promotions as they happened) and without it (the first champion "
+                       "throughout). Triangles mark promotions and crosses rollbacks, at the time the loop decided; "
+                       "the promoted model serves from the next day. Hover a marker for its reason.",
         "notes": [f"True CTR: the mean of the simulator's true click probability over the impressions each run served "
                   f"that day (higher is better); the headline averages the days {span}.",
                   "Both runs simulate the same world on the same seed; they differ from the first day a ranking "

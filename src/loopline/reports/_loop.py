@@ -209,7 +209,8 @@ def _facts_table(data: Mapping[str, Any], labels: tuple[str, str]) -> Table:
     metric = str(data["metric"])
     facts = [("model", str(data["model"])), ("metric", f"{metric_label(metric)} ({_direction(metric) or metric})"),
              ("from", _moment(_time(data["start"], "start"))), ("to", _moment(_time(data["end"], "end"))),
-             ("period", str(data["every"])), ("gate time", str(data["gate_time"])),
+             ("period", str(data["every"])),
+             *((("gate time", str(data["gate_time"])),) if not data.get("description") else ()),
              (f"{metric_label(metric)} {labels[0]}", fmt_number(_number(data["policy"], "policy"))),
              (f"{metric_label(metric)} {labels[1]}", fmt_number(_number(data["champion"], "champion"))),
              ("improvement (positive: retraining better)", fmt_number(_number(data["improvement"], "improvement"))),
@@ -220,6 +221,8 @@ def _facts_table(data: Mapping[str, Any], labels: tuple[str, str]) -> Table:
 
 
 def _figure_intro(data: Mapping[str, Any], labels: tuple[str, str]) -> str:
+    if data.get("description"):  # a run other than a backtest says what its lines are
+        return str(data["description"]) + (" Dashed lines mark events in the world." if data.get("events") else "")
     return (f"The metric of the model in force in each period ({labels[0]}) beside the original champion scored on "
             f"the same rows ({labels[1]}). Triangles mark promotions and crosses rollbacks, at the time the loop "
             f"decided; a promoted model serves {data['gate_time']} later (the gates' least time). Hover a marker for "
