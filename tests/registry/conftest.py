@@ -6,15 +6,20 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from loopline.registry import ModelVersion, Registry, Run
+from loopline.registry._engine import create_registry_engine
+from loopline.registry._schema import metadata
 from loopline.workspace import Workspace
 
 POSTGRES_ENV = "LOOPLINE_TEST_POSTGRES_URL"
@@ -85,3 +90,29 @@ def register(registry: Registry, artifact: tuple[Path, str], *, name: str = "chu
     }
     fields.update(over)
     return registry.register_model(**fields)
+
+
+# -- migrations: one engine on the workspace's database, and what tests compare before and after a revision ----
+
+@pytest.fixture
+def engine(workspace: Workspace) -> Iterator[Engine]:
+    engine = create_registry_engine(workspace.db_url.reveal())
+    yield engine
+    engine.dispose()
+
+
+def _include(name: str | None, type_: str, parent_names: object) -> bool:
+    return type_ != "table" or name in metadata.tables
+
+
+def schema_differences(engine: Engine) -> list[object]:
+    """What Alembic's autogenerate finds between the database and the declared tables (others' tables ignored)."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include})
+        return list(compare_metadata(context, metadata))
+
+
+def table_rows(engine: Engine, tables: Sequence[sa.Table]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``tables``, sorted, by table name: equal before and after a migration that keeps them."""
+    with engine.connect() as conn:
+        return {t.name: sorted(tuple(row) for row in conn.execute(sa.select(t)).all()) for t in tables}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import doctest
 import math
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from loopline import RegistryError
 from loopline.registry import Registry, StoredAlert, _alerts
-from loopline.registry._engine import create_registry_engine
 from loopline.registry._migrate import alembic_config, head_revision
 from loopline.registry._schema import (
     alias_history,
@@ -28,12 +25,11 @@ from loopline.registry._schema import (
     controls,
     deployments,
     experiments,
-    metadata,
     model_versions,
     runs,
 )
 from loopline.workspace import Workspace
-from tests.registry.conftest import register
+from tests.registry.conftest import register, schema_differences, table_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -156,27 +152,10 @@ def test_rule_key_doctest() -> None:
 
 # -- migration 0004 ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def engine(workspace: Workspace) -> Iterator[Engine]:
-    engine = create_registry_engine(workspace.db_url.reveal())
-    yield engine
-    engine.dispose()
 
 
-def _include(name: str | None, type_: str, parent_names: object) -> bool:
-    return type_ != "table" or name in metadata.tables
 
-
-def _differences(engine: Engine) -> list[object]:
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include})
-        return list(compare_metadata(context, metadata))
-
-
-def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    tables = (runs, model_versions, aliases, alias_history, deployments, controls, experiments)
-    with engine.connect() as conn:
-        return {t.name: sorted(tuple(row) for row in conn.execute(sa.select(t)).all()) for t in tables}
+TABLES = (runs, model_versions, aliases, alias_history, deployments, controls, experiments)
 
 
 def test_revision_0004_adds_the_alerts_table_to_a_database_at_0003_without_losing_rows(
@@ -194,15 +173,15 @@ def test_revision_0004_adds_the_alerts_table_to_a_database_at_0003_without_losin
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0003"
         assert "alerts" not in sa.inspect(conn).get_table_names()
-    before = _rows(engine)
+    before = table_rows(engine, TABLES)
     assert all(before[name] for name in ("runs", "model_versions", "aliases", "alias_history", "deployments",
                                          "controls", "experiments"))
 
     reopened = Registry(workspace)  # upgrades to head
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
-    assert _rows(engine) == before
-    assert _differences(engine) == []
+    assert table_rows(engine, TABLES) == before
+    assert schema_differences(engine) == []
     assert reopened.record_alert(model="churn", version=1, rule=RULE, value=0.6, message="m", fired_at=T0,
                                  cooldown=HOUR) is not None
     assert reopened.get_version("churn", "champion").version == 1
@@ -211,4 +190,4 @@ def test_revision_0004_adds_the_alerts_table_to_a_database_at_0003_without_losin
         command.downgrade(alembic_config(conn), "0003")
     with engine.connect() as conn:
         assert "alerts" not in sa.inspect(conn).get_table_names()
-    assert _rows(engine) == before
+    assert table_rows(engine, TABLES) == before

@@ -6,7 +6,6 @@ from __future__ import annotations
 import doctest
 import math
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from loopline import RegistryError
 from loopline.registry import LoopStep, Registry, _loop_steps
-from loopline.registry._engine import create_registry_engine
 from loopline.registry._migrate import alembic_config, head_revision
 from loopline.registry._schema import (
     alerts,
@@ -30,12 +27,11 @@ from loopline.registry._schema import (
     controls,
     deployments,
     experiments,
-    metadata,
     model_versions,
     runs,
 )
 from loopline.workspace import Workspace
-from tests.registry.conftest import register
+from tests.registry.conftest import register, schema_differences, table_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -182,31 +178,14 @@ def test_check_word_doctest() -> None:
 
 # -- migration 0005 ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def engine(workspace: Workspace) -> Iterator[Engine]:
-    engine = create_registry_engine(workspace.db_url.reveal())
-    yield engine
-    engine.dispose()
 
 
-def _include(name: str | None, type_: str, parent_names: object) -> bool:
-    return type_ != "table" or name in metadata.tables
 
-
-def _differences(engine: Engine) -> list[object]:
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include})
-        return list(compare_metadata(context, metadata))
-
-
-def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    tables = (runs, model_versions, aliases, alias_history, deployments, controls, experiments, alerts)
-    with engine.connect() as conn:
-        return {t.name: sorted(tuple(row) for row in conn.execute(sa.select(t)).all()) for t in tables}
+TABLES = (runs, model_versions, aliases, alias_history, deployments, controls, experiments, alerts)
 
 
 def test_a_fresh_registry_has_the_loop_steps_table_exactly_as_declared(registry: Registry, engine: Engine) -> None:
-    assert _differences(engine) == []
+    assert schema_differences(engine) == []
     with engine.connect() as conn:
         indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(conn).get_indexes("loop_steps")}
     assert indexes == {"ix_loop_steps_model_at": ["model", "at"]}
@@ -229,14 +208,14 @@ def test_revision_0005_adds_the_loop_steps_table_to_a_database_at_0004_without_l
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0004"
         assert "loop_steps" not in sa.inspect(conn).get_table_names()
-    before = _rows(engine)
+    before = table_rows(engine, TABLES)
     assert all(before.values())
 
     reopened = Registry(workspace)  # upgrades to head
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
-    assert _rows(engine) == before
-    assert _differences(engine) == []
+    assert table_rows(engine, TABLES) == before
+    assert schema_differences(engine) == []
     step = reopened.record_step(model="churn", stage="promote", status="passed", reason="won the A/B test",
                                 at=T0, version=1, deployment="feed", details={"lift": 0.02})
     assert reopened.loop_steps("churn") == [step]
@@ -246,4 +225,4 @@ def test_revision_0005_adds_the_loop_steps_table_to_a_database_at_0004_without_l
         command.downgrade(alembic_config(conn), "0004")
     with engine.connect() as conn:
         assert "loop_steps" not in sa.inspect(conn).get_table_names()
-    assert _rows(engine) == before
+    assert table_rows(engine, TABLES) == before

@@ -4,48 +4,28 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from loopline import RegistryError
 from loopline.registry import Registry
-from loopline.registry._engine import create_registry_engine
 from loopline.registry._migrate import alembic_config, head_revision
-from loopline.registry._schema import metadata, model_versions, runs
+from loopline.registry._schema import model_versions, runs
 from loopline.workspace import Workspace
-from tests.registry.conftest import register
-
-
-@pytest.fixture
-def engine(workspace: Workspace) -> Iterator[Engine]:
-    engine = create_registry_engine(workspace.db_url.reveal())
-    yield engine
-    engine.dispose()
-
-
-def _include(name: str | None, type_: str, parent_names: object) -> bool:
-    return type_ != "table" or name in metadata.tables
-
-
-def _differences(engine: Engine) -> list[object]:
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": _include})
-        return list(compare_metadata(context, metadata))
+from tests.registry.conftest import register, schema_differences
 
 
 def test_the_migration_builds_exactly_the_declared_tables(workspace: Workspace, engine: Engine) -> None:
     with engine.begin() as conn:  # someone else's table in the same database is none of our business
         conn.execute(sa.text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))
     Registry(workspace)
-    assert _differences(engine) == []
+    assert schema_differences(engine) == []
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
         tables = set(sa.inspect(conn).get_table_names())
@@ -60,7 +40,7 @@ def test_downgrade_and_upgrade_round_trip(workspace: Workspace, engine: Engine) 
     with engine.connect() as conn:
         assert set(sa.inspect(conn).get_table_names()) == {"alembic_version"}
     Registry(workspace)
-    assert _differences(engine) == []
+    assert schema_differences(engine) == []
 
 
 def test_reopening_keeps_the_data(workspace: Workspace, artifact: tuple[Path, str]) -> None:
@@ -141,7 +121,7 @@ def test_revision_0002_stores_paths_under_the_artifact_root_relative_to_it(
         registry.get_version("fraud", 1)
     # A run from before heartbeats is never reported abandoned: nothing says how long it may stay silent.
     assert registry.get_run("r1").status == "running" and registry.get_run("r1").heartbeat_at is None
-    assert _differences(engine) == []
+    assert schema_differences(engine) == []
 
     with engine.begin() as conn:  # going back restores absolute paths, as revision 0001's code expects
         command.downgrade(alembic_config(conn, artifact_root=workspace.artifact_root), "0001")
