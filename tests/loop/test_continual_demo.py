@@ -44,3 +44,5 @@ def test_a_short_continual_run_reports_both_runs_and_what_the_guards_measure(tmp
     assert set(debiased) == {"position-blind", "position held at 0"}
     assert all(-1 <= found["spearman"] <= 1 and found["rows"] > 0 for found in debiased.values())
     assert "total effect of the system on CTR (holdout)" in twin["facts"]
+    hint = demo.spec_path.read_text(encoding="utf-8").splitlines()[0]
+    assert hint.endswith(f"loopline loop --spec {demo.spec_path} --workspace {ws.root} --history")

@@ -29,5 +29,11 @@ def test_demo_trains_registers_and_promotes_a_calibrated_champion(tmp_path: Path
     assert 0.5 < training.evaluation.metrics["roc_auc"] < truth + 0.01
     html = training.report.html.read_text(encoding="utf-8")
     assert TRUTH in html and "<script src" not in html  # plotly.js is inlined: works offline
-    # The written spec is a valid spec a user can edit and rerun.
+    # The written spec is a valid spec a user can edit and rerun; its hint names the demo's workspace, so it works
+    # when pasted anywhere.
     assert ProblemSpec.load(outcome.spec_path).name == "feed-engagement"
+    first = outcome.spec_path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.endswith(f"loopline train --spec {outcome.spec_path} --workspace {ws.root}")
+    if outcome.experiment is not None:
+        hint = outcome.experiment.spec_path.read_text(encoding="utf-8").splitlines()[0]
+        assert hint.endswith(f"loopline experiment analyze ranker-ab --workspace {ws.root}")

@@ -121,7 +121,8 @@ def run_continual_demo(workspace: Workspace, *, config: SimConfig, days: int,
     clear_demo_folders(workspace, [log.root, frozen_log.root, workspace.root / FROZEN_WORKSPACE])
     frozen_registry = Registry(Workspace.open(workspace.root / FROZEN_WORKSPACE, env={}, create=True))
     spec_path = workspace.root / "continual.yaml"
-    _atomic.write_text(spec_path, "# Written by 'loopline demo --days N': the continual-learning run's spec.\n"
+    _atomic.write_text(spec_path, "# Written by 'loopline demo --days N': the continual-learning run's spec. Its "
+                       f"steps: loopline loop --spec {spec_path} --workspace {workspace.root} --history\n"
                        + yaml.safe_dump(continual_spec(log), sort_keys=False))
     spec = ProblemSpec.load(spec_path)
     registry = Registry(workspace)

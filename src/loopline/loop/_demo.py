@@ -74,7 +74,8 @@ def run_demo(workspace: Workspace, *, config: SimConfig | None = None, n_boot: i
     simulation = FeedSimulator(config or SimConfig()).run(log, progress=progress)
 
     spec_path = workspace.root / "loopline.yaml"
-    spec_text = ("# Written by 'loopline demo'. Edit it and run: loopline train --spec " + str(spec_path) + "\n"
+    spec_text = ("# Written by 'loopline demo'. Edit it and run: loopline train --spec " + str(spec_path)
+                 + " --workspace " + str(workspace.root) + "\n"
                  + yaml.safe_dump(demo_spec(log), sort_keys=False))
     _atomic.write_text(spec_path, spec_text)
     spec = ProblemSpec.load(spec_path)

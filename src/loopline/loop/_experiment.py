@@ -125,7 +125,8 @@ def run_experiment_demo(workspace: Workspace, *, config: SimConfig, model_name: 
         "cuped": {"pre_days": 7}, "guardrails": [{"metric": "clicks_per_user", "margin": 0.02, "relative": True}],
     })
     spec_path = experiment_spec_path(workspace, name)
-    header = f"# Written by 'loopline demo'. Analyse with: loopline experiment analyze {name}\n"
+    header = (f"# Written by 'loopline demo'. Analyse with: loopline experiment analyze {name} --workspace "
+              f"{workspace.root}\n")
     _atomic.write_text(spec_path, header + yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True),
                                                           sort_keys=False))
 
