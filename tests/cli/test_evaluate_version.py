@@ -130,6 +130,11 @@ def test_changed_keys_go_two_levels_deep() -> None:
     new = {"name": "a", "split": {"fractions": [0.5, 0.2, 0.3], "gap": 0}, "slices": ["y"], "seed": 1}
     assert changed_keys(old, new) == ["seed", "slices", "split.fractions"]
     assert changed_keys(old, old) == []
+    # a setting added after a spec was stored is absent from it: absent and its default are no change
+    stored = {"label": {"column": "y"}, "features": {"exclude": []}}
+    now = {"label": {"column": "y", "drop_missing": False}, "features": {"exclude": [], "fixed_at_serving": {}}}
+    assert changed_keys(stored, now) == []
+    assert changed_keys(stored, {**now, "label": {"column": "y", "drop_missing": True}}) == ["label.drop_missing"]
 
 
 def test_a_version_trained_on_a_column_the_data_lost_is_refused_by_name(trained: Path, tmp_path: Path) -> None:

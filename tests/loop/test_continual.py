@@ -163,7 +163,10 @@ def test_challengers_go_through_shadow_and_canary_and_the_deployment_follows_eac
     for i, step in enumerate(steps):
         if step.status == "started":  # the gate's revision: the base with exactly the gate's change
             assert revisions[step.details["base_revision"]].spec == base.spec
-            stored = DeploymentSpec.from_dict(revisions[step.details["revision"]].spec)
+            reason = f"loop: v{step.version} enters the {step.stage} gate"
+            entered = [d for d in revisions.values() if d.reason == reason]
+            assert len(entered) == 1  # recorded first, then deployed once
+            stored = DeploymentSpec.from_dict(entered[0].spec)
             assert stored.holdout == 0.05
             ended = next(s for s in steps[i + 1:] if s.stage == step.stage)
             during = log[(log["ts"] >= step.at) & (log["ts"] < ended.at)]
@@ -287,3 +290,96 @@ def test_the_cli_runs_a_pass_and_shows_its_history_as_json(ws: Workspace) -> Non
     assert history.exit_code == 0, history.output
     assert [(s["stage"], s["status"], s["reason"]) for s in json.loads(history.stdout)] == [
         (s["stage"], s["status"], s["reason"]) for s in passed["steps"]]
+
+
+def _second_version(registry: Registry, model: str = "feed-loop") -> int:
+    """v1's artifact registered again (no alias): a challenger to move through the gates without training one."""
+    found = registry.get_version(model, 1)
+    version = registry.register_model(
+        name=model, run_id=found.run_id, artifact_dir=found.artifact_path, sha256=found.sha256, family=found.family,
+        task=found.task, features=list(found.features), metrics=found.metrics,
+        baselines_beaten=list(found.baselines_beaten), spec_hash=found.spec_hash,
+        data_fingerprint=found.data_fingerprint, code_version=found.code_version,
+        profile=registry.profile(model, 1))
+    return version.version
+
+
+def _in_gate(ws: Workspace, gate: str, **gates: Any) -> tuple[Registry, ProblemSpec, int, Any]:
+    """A base deployment, a challenger v2 recorded and deployed in ``gate`` as the loop does it."""
+    from loopline.loop._gates import with_gate
+
+    registry = Registry(ws, create=False)
+    base = deploy(registry, DeploymentSpec.from_dict({"name": "feed-loop", "model": "feed-loop", "holdout": 0.05}),
+                  actor="test", reason="the base deployment")
+    spec = _gated(ws, EventLog.for_workspace(ws), **gates)
+    challenger = _second_version(registry)
+    at = START + timedelta(days=6)
+    registry.record_step(model=spec.name, stage=gate, status="started", reason="test", at=at, version=challenger,
+                         deployment="feed-loop", details={"base_revision": base.revision, "champion": 1})
+    changed = with_gate(DeploymentSpec.from_dict(base.spec), gate, challenger=challenger, champion=1,
+                        settings=getattr(spec.retrain.gates, gate))
+    deploy(registry, changed, actor="test", reason="the gate")
+    return registry, spec, challenger, base
+
+
+def test_a_failed_gate_whose_rollback_was_not_stored_is_rolled_back_by_the_next_pass(ws: Workspace) -> None:
+    registry, spec, challenger, base = _in_gate(ws, "shadow", shadow={"duration": "1d"})
+    registry.record_step(model=spec.name, stage="shadow", status="failed", reason="worse", version=challenger,
+                         at=START + timedelta(days=7), deployment="feed-loop")  # ... and the pass stopped here
+    assert registry.deployment("feed-loop").spec != base.spec
+    done = run_loop(spec, ws, now=START + timedelta(days=7, hours=1))
+    assert _steps(registry)[-1] == ("rollback", "done", challenger)
+    assert registry.deployment("feed-loop").spec == base.spec and done.stage == "idle"
+
+
+def test_a_gate_turned_off_while_a_challenger_is_in_it_passes_and_the_next_gate_runs(ws: Workspace) -> None:
+    registry, _, challenger, _ = _in_gate(ws, "shadow", shadow={"duration": "1d"})
+    spec = _gated(ws, EventLog.for_workspace(ws), canary={"share": 0.2, "duration": "1d"})  # shadow now off
+    done = run_loop(spec, ws, now=START + timedelta(days=7))
+    assert _steps(registry)[-2:] == [("shadow", "passed", challenger), ("canary", "started", challenger)]
+    canary = DeploymentSpec.from_dict(registry.deployment("feed-loop").spec).canary
+    assert canary is not None and canary.version == challenger and done.stage == "canary"
+    assert registry.get_version(spec.name, "champion").version == 1  # not promoted past the canary
+
+
+def test_a_champion_moved_by_hand_during_the_gates_fails_them(ws: Workspace) -> None:
+    registry, spec, _, base = _in_gate(ws, "canary", canary={"share": 0.2, "duration": "1d"})
+    other = _second_version(registry)
+    registry.promote(spec.name, other, reason="by hand")
+    run_loop(spec, ws, now=START + timedelta(days=7))
+    failed = registry.loop_steps(spec.name)[-2]
+    assert (failed.stage, failed.status) == ("canary", "failed")
+    assert f"the champion moved from v1 to v{other} during the gates" in failed.reason
+    assert registry.deployment("feed-loop").spec == base.spec
+    assert registry.get_version(spec.name, "champion").version == other
+
+
+def test_the_loops_clock_only_moves_forward(ws: Workspace) -> None:
+    registry, spec, _, _ = _in_gate(ws, "shadow", shadow={"duration": "1d"})
+    with pytest.raises(LoopError, match=r"its clock only moves forward\. Pass a later --now"):
+        run_loop(spec, ws, now=START + timedelta(days=5))
+    assert len(registry.loop_steps(spec.name)) == 1
+
+
+def test_an_unreadable_gate_waits_until_its_time_is_up_then_fails(ws: Workspace) -> None:
+    registry, spec, challenger, base = _in_gate(ws, "ab", ab={"min_duration": "1d", "max_duration": "2d"})
+    early = run_loop(spec, ws, now=START + timedelta(days=7))  # no assignment logged for the experiment yet
+    assert early.stage == "ab" and early.note.startswith("the ab gate cannot be read yet:")
+    late = run_loop(spec, ws, now=START + timedelta(days=8))
+    assert late.stage == "idle" and _steps(registry)[-2:] == [("ab", "failed", challenger),
+                                                              ("rollback", "done", challenger)]
+    assert "could not be read by its deadline" in registry.loop_steps(spec.name)[-2].reason
+    assert registry.deployment("feed-loop").spec == base.spec
+
+
+def test_the_spec_refuses_windows_the_label_empties(tmp_path: Path) -> None:
+    from loopline import SpecError
+
+    log = EventLog(tmp_path / "events")
+    with pytest.raises(SpecError, match=r"retrain\.judge\.window \(30m\) leaves no labelled row"):
+        _spec(tmp_path, log, {**OFFLINE, "judge": {"window": "30m", "valid": "1d"}})
+    data = demo_spec(log, name="feed-loop")
+    data["monitoring"] = {"window": "30m"}
+    data["retrain"] = {**OFFLINE, "triggers": {"decay": {"metric": "log_loss", "drop": 0.01}}}
+    with pytest.raises(SpecError, match=r"reads labels over monitoring\.window \(30m\)"):
+        ProblemSpec.from_dict(data, base_dir=tmp_path)

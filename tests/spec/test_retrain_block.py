@@ -55,9 +55,14 @@ def _base(**over: Any) -> dict[str, Any]:
     return spec
 
 
+EVENTS_LABEL: dict[str, Any] = {"name": "clicked", "from_events": {"feedback": "feedback.parquet", "event": "click",
+                                                                   "window": "30m"}}
+"""A label built from the feedback log: what the shadow gate and the decay trigger measure the served model on."""
+
+
 def _retrain(task: str = "binary", **block: Any) -> RetrainSpec:
     extra = {"group": "request_id"} if task == "ranking" else {}
-    return ProblemSpec.from_dict(_base(task=task, retrain=block, **extra)).retrain
+    return ProblemSpec.from_dict(_base(task=task, retrain=block, label=EVENTS_LABEL, **extra)).retrain
 
 
 def _error(task: str = "binary", **block: Any) -> str:
@@ -83,7 +88,7 @@ def test_a_spec_without_the_block_gets_the_documented_defaults_and_the_loop_is_o
 
 
 def test_the_documented_block_parses_and_survives_the_round_trip_through_the_stored_spec() -> None:
-    spec = ProblemSpec.from_dict(_base(**yaml.safe_load(DOCUMENTED)))
+    spec = ProblemSpec.from_dict(_base(label=EVENTS_LABEL, **yaml.safe_load(DOCUMENTED)))
     r = spec.retrain
     assert r.deployment == "feed"
     assert r.triggers.schedule == timedelta(days=7) and r.triggers.drift and r.triggers.drift_ignore == ["item_id"]
@@ -251,12 +256,26 @@ def test_the_gates_that_are_on_come_in_order_and_take_at_least_their_durations(
 
 def test_the_retrain_block_never_changes_the_spec_hash_while_the_seed_does() -> None:
     assert ProblemSpec.from_dict(_base()).spec_hash() == MINIMAL_HASH
+    events = ProblemSpec.from_dict(_base(label=EVENTS_LABEL)).spec_hash()
     block = yaml.safe_load(DOCUMENTED)["retrain"]
-    assert ProblemSpec.from_dict(_base(retrain=block)).spec_hash() == MINIMAL_HASH
+    assert ProblemSpec.from_dict(_base(retrain=block, label=EVENTS_LABEL)).spec_hash() == events
     other = {**block, "mode": "warm_start", "window": None, "gates": NO_GATES, "deployment": "other",
              "judge": {"window": "1d", "valid": "1d", "min_improvement": 0.01, "n_boot": 50}}
-    assert ProblemSpec.from_dict(_base(retrain=other)).spec_hash() == MINIMAL_HASH
-    assert ProblemSpec.from_dict(_base(retrain=block, seed=1)).spec_hash() != MINIMAL_HASH
+    assert ProblemSpec.from_dict(_base(retrain=other, label=EVENTS_LABEL)).spec_hash() == events
+    scheduled = {"triggers": {"schedule": "7d"}, "gates": NO_GATES}  # fits a label column
+    assert ProblemSpec.from_dict(_base(retrain=scheduled)).spec_hash() == MINIMAL_HASH
+    assert ProblemSpec.from_dict(_base(retrain=block, label=EVENTS_LABEL, seed=1)).spec_hash() != events
+
+
+@pytest.mark.parametrize(("block", "used"), [
+    ({"triggers": {"decay": {"metric": "roc_auc", "drop": 0.02}}, "gates": NO_GATES}, "retrain.triggers.decay"),
+    ({"deployment": "feed", "triggers": {"schedule": "7d"}}, "retrain.gates.shadow"),
+])
+def test_what_measures_the_served_model_needs_labels_from_events(block: dict[str, Any], used: str) -> None:
+    with pytest.raises(SpecError) as info:
+        ProblemSpec.from_dict(_base(retrain=block))
+    assert (f"{used} measures the served model on labels from the feedback log, but the label is the column "
+            f"'clicked'; give label.from_events, or remove {used}") in str(info.value)
 
 
 def test_module_doctest() -> None:

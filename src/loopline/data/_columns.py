@@ -1,4 +1,8 @@
-"""Column checks shared by the data stage: required columns, UTC timestamps and label values."""
+"""Column checks shared by the data stage: required columns, UTC timestamps and label values.
+
+Values a message shows go through :func:`plain` first: numpy 2 writes its scalars as ``np.int64(0)`` in a list or
+with ``!r``, which means nothing to someone reading about their own table.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ import pandas as pd
 from loopline._errors import DataError
 from loopline.spec import Task
 
-_TRUE = {"1", "true", "yes", "y", "t", "positive", "pos"}
-_FALSE = {"0", "false", "no", "n", "f", "negative", "neg"}
+_TRUE = {"1", "1.0", "true", "yes", "y", "t", "positive", "pos"}
+_FALSE = {"0", "0.0", "false", "no", "n", "f", "negative", "neg"}
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str | None], *, where: str, role: str) -> None:
@@ -49,6 +53,33 @@ def to_utc(values: pd.Series, *, column: str, where: str) -> pd.Series:
     return parsed
 
 
+def plain(value: Any) -> Any:
+    """``value`` as the Python scalar it stands for when it is a numpy one, so that messages show ``0``, ``0.5``,
+    ``'a'`` and ``True`` rather than numpy's reprs; anything else is returned as it is.
+
+    >>> [plain(np.int64(0)), plain(np.float64(0.5)), plain(np.str_("a")), plain(np.bool_(True)), plain("b")]
+    [0, 0.5, 'a', True, 'b']
+    """
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def whole_numbers(values: pd.Series) -> pd.Series:
+    """A float column whose values are all whole numbers, as int64; any other column unchanged.
+
+    A column of integers with missing values is read as floats (NaN needs a float), so once the rows without a
+    value are gone, ``0``/``1`` labels would otherwise be seen, and shown, as ``0.0``/``1.0``.
+
+    >>> whole_numbers(pd.Series([1.0, 0.0])).tolist(), whole_numbers(pd.Series([0.5, 1.0])).tolist()
+    ([1, 0], [0.5, 1.0])
+    """
+    if not pd.api.types.is_float_dtype(values.dtype) or values.isna().any():
+        return values
+    array = values.to_numpy()
+    if not (np.isfinite(array).all() and (np.abs(array) < 2.0**53).all() and (array == np.round(array)).all()):
+        return values
+    return values.astype("int64")
+
+
 def normalize_label(values: pd.Series, task: Task, *, column: str, where: str,
                     positive: Any = None) -> pd.Series:
     """The label in the form models expect: 0/1 ints (binary), floats (regression, ranking), as-is (multiclass).
@@ -59,7 +90,7 @@ def normalize_label(values: pd.Series, task: Task, *, column: str, where: str,
         raise DataError(f"no rows with a label '{column}' in {where}.")
     distinct = np.asarray(pd.unique(values))
     if task in ("binary", "multiclass") and len(distinct) < 2:
-        raise DataError(f"label '{column}' in {where} has one class ({distinct[0]!r}) in every row: "
+        raise DataError(f"label '{column}' in {where} has one class ({plain(distinct[0])!r}) in every row: "
                         "a model needs examples of at least two classes. Check the label column or its window.")
     if task == "multiclass":
         return values
@@ -70,23 +101,33 @@ def normalize_label(values: pd.Series, task: Task, *, column: str, where: str,
             return values.astype("float64")
         except (TypeError, ValueError) as exc:
             raise DataError(f"label '{column}' in {where} must be numeric for task '{task}', got "
-                            f"{values.dtype} (e.g. {distinct[0]!r}).") from exc
+                            f"{values.dtype} (e.g. {plain(distinct[0])!r}).") from exc
     return values.astype("float64")
 
 
 def _binary(values: pd.Series, distinct: np.ndarray, *, column: str, where: str, positive: Any) -> pd.Series:
     if len(distinct) > 2:
-        shown = ", ".join(repr(v) for v in list(distinct)[:5])
+        shown = ", ".join(repr(plain(v)) for v in list(distinct)[:5])
         raise DataError(f"label '{column}' in {where} has {len(distinct)} distinct values ({shown}), but task "
                         "'binary' needs two. Use task 'multiclass' or 'regression', or build a 0/1 label.")
     if positive is not None:
-        matches = [v for v in distinct if str(v) == str(positive)]
+        matches = [v for v in distinct if _same_value(v, positive)]
         if not matches:
-            raise DataError(f"label.positive is {positive!r}, but label '{column}' in {where} holds "
-                            f"{[str(v) for v in distinct]}.")
-        return (values.astype(str) == str(positive)).astype("int64")
+            raise DataError(f"label.positive is {plain(positive)!r}, but label '{column}' in {where} holds "
+                            f"{[str(v) for v in distinct]}; set label.positive to one of them.")
+        return values.isin(matches).astype("int64")
     text = {str(v).strip().lower() for v in distinct}
     if text <= _TRUE | _FALSE and text & _TRUE and text & _FALSE:
         return values.astype(str).str.strip().str.lower().isin(_TRUE).astype("int64")
     raise DataError(f"label '{column}' in {where} holds {[str(v) for v in distinct]}; say which value is the "
                     "positive class with label.positive.")
+
+
+def _same_value(value: Any, positive: Any) -> bool:
+    """Whether a label value is ``label.positive``: the same text, or the same number (``1`` is ``1.0``)."""
+    if str(value) == str(positive):
+        return True
+    numbers = [plain(v) for v in (value, positive)]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        return bool(float(numbers[0]) == float(numbers[1]))
+    return False

@@ -1,8 +1,9 @@
 """``prepare``: everything the data stage does for one spec, in order, ending in three splits.
 
-load -> (label from events) -> (point-in-time feature tables) -> parse event time -> drop rows
-without a label -> normalise the label -> infer the schema -> validate -> choose features ->
-(cap rows) -> split by time -> leakage checks -> (downsample train negatives) -> coverage.
+load -> (label from events) -> (point-in-time feature tables) -> parse event time -> rows without a
+label (refused, or dropped with ``label.drop_missing``) -> normalise the label -> infer the schema ->
+validate -> choose features -> (cap rows) -> split by time -> leakage checks -> (downsample train
+negatives) -> coverage.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 from loopline._errors import DataError
 from loopline._progress import SILENT, Progress
 from loopline.data._asof import join_feature_tables
-from loopline.data._columns import normalize_label, require_columns, to_utc
+from loopline.data._columns import normalize_label, require_columns, to_utc, whole_numbers
 from loopline.data._infer import infer_schema
 from loopline.data._labels import LabelReport, make_labels
 from loopline.data._leakage import Finding, recorded_after_event, shared_entities, single_feature_scores, suspicious
@@ -99,9 +100,7 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     check_references(spec, frame)  # every name the spec uses, before any run starts
     progress.advance()
 
-    labelled = frame[frame[label].notna()].reset_index(drop=True)
-    if labelled.empty:
-        raise DataError(f"label '{label}' is missing in every row of {where}.")
+    labelled, unlabelled = _labelled(frame, label, drop_missing=spec.label.drop_missing, where=where)
     labelled[label] = normalize_label(labelled[label], spec.task, column=label, where=where,
                                       positive=spec.label.positive)
     schema = infer_schema(labelled, types=spec.features.types)
@@ -110,8 +109,9 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     if shadowed:
         report.add("info", "shadow", "served", f"{shadowed} rows with served = false were dropped: they are a shadow "
                    "model's scores of candidates the user never saw, not exposures.")
-    if len(labelled) < len(frame):
-        report.add("info", "unlabelled", label, f"{len(frame) - len(labelled)} rows without a label were dropped.")
+    if unlabelled:
+        report.add("info", "unlabelled", label, f"{unlabelled:,} of {len(frame):,} rows have no label '{label}' and "
+                   "were dropped (label.drop_missing).")
     if label_report is not None and label_report.censored:
         report.add("info", "censored", label, f"{label_report.censored} exposures newer than the label window "
                    "were dropped: their outcome is not known yet.")
@@ -151,6 +151,31 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     return Prepared(splits=splits, schema=schema, validation=report, findings=findings, coverage=coverage,
                     data_fingerprint=fingerprint(labelled), source_rows=source_rows, label_report=label_report,
                     feature_scores=scores)
+
+
+def _labelled(frame: pd.DataFrame, label: str, *, drop_missing: bool, where: str) -> tuple[pd.DataFrame, int]:
+    """The rows of ``frame`` that have a label, and how many did not; a DataError when none has one, or when some
+    have none and ``drop_missing`` is false.
+
+    Missing values turn a column of integers into floats; once they are dropped, whole-number labels are integers
+    again, so ``0``/``1`` stay ``0``/``1`` (and ``label.positive: 1`` finds them).
+    """
+    present = frame[label].notna().to_numpy()
+    missing = int((~present).sum())
+    if not present.any():
+        raise DataError(f"label '{label}' is missing in every row of {where} ({len(frame):,} rows). Check that "
+                        "label.column names the outcome column and that the data holds its values.")
+    if not missing:
+        return frame.reset_index(drop=True), 0
+    if not drop_missing:
+        raise DataError(
+            f"label '{label}' is missing in {missing:,} of {len(frame):,} rows of {where}. Set "
+            f"label.drop_missing: true to train on the {len(frame) - missing:,} labelled rows (the validation report "
+            "counts the rows dropped), or fill in the missing labels in the data. Such rows are never dropped "
+            "unasked: a missing label is often an outcome not known yet, and dropping them moves the split.")
+    labelled = frame[present].reset_index(drop=True)
+    labelled[label] = whole_numbers(labelled[label])
+    return labelled, missing
 
 
 def _served_only(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

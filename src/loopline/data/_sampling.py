@@ -33,7 +33,7 @@ def downsample_negatives(frame: pd.DataFrame, label: str, rate: float, *, seed: 
     values = frame[label]
     seen = pd.unique(values)
     if values.isna().any() or not all(v in (0, 1) for v in seen):
-        shown = ", ".join(repr(v) for v in list(seen)[:5])
+        shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in list(seen)[:5])
         raise DataError(f"negative downsampling needs a 0/1 label, but '{label}' holds {shown}. Drop rows "
                         "without a label and map the classes to 0 and 1 first (or remove sampling.negative_rate).")
     draws = np.random.default_rng(seed).random(len(frame))

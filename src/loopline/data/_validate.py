@@ -2,8 +2,9 @@
 
 Per column: kind, dtype, missing share, cardinality, range. Issues: constant columns, duplicate
 columns (identical values under another name), mostly missing columns, identifier-like columns,
-timestamps in the future, duplicate rows, rows without a label. Warnings never stop training;
-the caller turns the ``error`` ones into a :class:`DataError`.
+timestamps in the future, duplicate rows. Warnings never stop training; the caller turns the
+``error`` ones into a :class:`DataError`. The table checked is the labelled one: rows without a
+label never reach it (``prepare`` refuses them, or drops and counts them with ``label.drop_missing``).
 """
 
 from __future__ import annotations

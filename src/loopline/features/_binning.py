@@ -229,7 +229,8 @@ def grid_edges(values: np.ndarray, *, cells: int = 1000, weights: np.ndarray | N
     [1.0, 4.0]
     """
     if isinstance(cells, bool) or not isinstance(cells, int | np.integer) or cells < 1:
-        raise FeatureError(f"grid_edges cells: expected a whole number >= 1, got {cells!r}.")
+        shown = cells.item() if isinstance(cells, np.generic) else cells
+        raise FeatureError(f"grid_edges cells: expected a whole number >= 1, got {shown!r}.")
     x = np.asarray(values, dtype=np.float64).ravel()
     w = _as_weights(weights, x.size, where="grid_edges")
     keep = np.isfinite(x) if w is None else np.isfinite(x) & (w > 0)

@@ -25,6 +25,7 @@ _NON_SCALAR = (list, tuple, dict, set, frozenset, bytes, bytearray)
 def _examples(series: pd.Series, limit: int = 3) -> list[object]:
     seen: dict[str, object] = {}
     for value in series.dropna().to_numpy(dtype=object):
+        value = value.item() if isinstance(value, np.generic) else value  # shown as 0, not np.int64(0)
         seen.setdefault(repr(value), value)
         if len(seen) == limit:
             break

@@ -289,7 +289,8 @@ def _class_names(classes: Sequence[Any] | None, width: int) -> list[str]:
     if classes is None:
         return [str(i) for i in range(width)]
     if len(classes) != width:
-        raise FeatureError(f"prediction profile: {len(classes)} class name(s) {list(classes)[:10]} for "
+        shown = [c.item() if isinstance(c, np.generic) else c for c in list(classes)[:10]]
+        raise FeatureError(f"prediction profile: {len(classes)} class name(s) {shown} for "
                            f"predictions with {width} column(s); pass the model's classes in column order.")
     keys, _ = category_keys(pd.Series(list(classes), dtype=object))
     return [str(k) for k in keys]

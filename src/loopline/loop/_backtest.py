@@ -30,12 +30,12 @@ from loopline._progress import SILENT, Progress
 from loopline.data import prepare
 from loopline.evaluation import compute_metrics
 from loopline.events import EventLog
-from loopline.loop._continual import LoopPass, run_loop
+from loopline.loop._continual import LoopPass, data_end, run_loop
 from loopline.loop._train import code_version
 from loopline.models import TrainedModel
 from loopline.registry import Registry
 from loopline.reports import ReportPaths, render_backtest
-from loopline.spec import GatesSpec, ProblemSpec, format_duration, metric_loss
+from loopline.spec import GatesSpec, ProblemSpec, SplitSpec, format_duration, metric_loss
 from loopline.workspace import Workspace
 
 
@@ -79,7 +79,7 @@ class Backtest:
 
 def backtest(spec: ProblemSpec, workspace: Workspace, *, start: datetime, end: datetime,
              every: timedelta = timedelta(days=1), log: EventLog | None = None, report_dir: Path | None = None,
-             n_boot: int = 0, progress: Progress = SILENT) -> Backtest:
+             n_boot: int | None = None, progress: Progress = SILENT) -> Backtest:
     """Replay ``spec.retrain`` from ``start`` to ``end`` (see the module docstring)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise LoopError("backtest: give start and end with a time zone, e.g. 2026-01-15T00:00:00+00:00.")
@@ -89,6 +89,11 @@ def backtest(spec: ProblemSpec, workspace: Workspace, *, start: datetime, end: d
         raise LoopError(f"backtest: every must be longer than 0, got {format_duration(every)!r}.")
     real = Registry(workspace, create=False)
     original = real.get_version(spec.name, "champion")
+    trained_until = data_end(real, original)
+    if trained_until > start:
+        raise LoopError(f"backtest: the champion v{original.version} of '{spec.name}' was trained and tested on data "
+                        f"up to {trained_until.isoformat()}, after --start ({start.isoformat()}); replayed from there, "
+                        "it would be judged on rows it has seen. Start at or after that time.")
     original_model = real.load(spec.name, original.version)
     log = log or EventLog.for_workspace(workspace)
     offline = spec.model_copy(update={"retrain": spec.retrain.model_copy(update={
@@ -105,7 +110,7 @@ def backtest(spec: ProblemSpec, workspace: Workspace, *, start: datetime, end: d
         progress.start("replaying the loop", total=len(ticks))
         try:
             for tick, until in ticks:
-                done: LoopPass = run_loop(offline, scratch, now=tick, log=log, n_boot=n_boot)
+                done: LoopPass = run_loop(offline, scratch, now=tick, log=log, n_boot=n_boot, replay=True)
                 for step in done.steps:
                     if step.stage == "promote" and step.version is not None:
                         model = registry.load(spec.name, step.version)
@@ -150,7 +155,7 @@ def _labelled(spec: ProblemSpec, start: datetime, end: datetime) -> pd.DataFrame
     """Every labelled row with its event time in ``[start, end)``, labels as finally known, nothing sampled away."""
     whole = spec.model_copy(update={"sampling": spec.sampling.model_copy(update={"negative_rate": None,
                                                                                    "max_rows": None}),
-                                    "split": spec.split.model_copy(update={"gap": timedelta(0)})})
+                                    "split": SplitSpec()})  # every row kept: no gap, no grouping, no fixed dates
     prepared = prepare(whole, since=start)
     s = prepared.splits
     frame = pd.concat([s.train, s.valid, s.test], ignore_index=True)

@@ -7,14 +7,22 @@ aliases. A pass does one of two things.
 
 - **No challenger in flight.** The triggers of the spec's ``retrain:`` block are evaluated (never sooner than
   ``min_interval`` after the last retrain): ``schedule`` (the champion's data ends that long ago: the ``until`` of the
-  retrain that made it, else its registration time), ``drift`` (monitoring's dataset-level verdict over
-  ``monitoring.window``) and ``decay`` (the realised metric over that window against the champion's test value).
+  retrain that made it, else the end of its run's last split), ``drift`` (monitoring's verdicts over
+  ``monitoring.window``) and ``decay`` (the realised metric over that window against the champion's own over its
+  first full window of serving).
   When one fires, a challenger is trained on the sliding ``window`` up to now (``full``), or continued from the
   champion's booster (``warm_start``), with the freshest ``judge.window`` held out as its test split, then judged
   against the champion on those rows (the paired improvement of the primary metric, :mod:`loopline.loop._judge`).
   A challenger that beats the champion and every baseline takes the ``challenger`` alias and enters the first gate.
 - **A challenger in a gate.** Its verdict is read (:mod:`loopline.loop._gates`): wait, pass (next gate, or
-  promotion after the last) or fail (the deployment as it was before the gates, and the reason).
+  promotion after the last) or fail (the deployment as it was before the gates, and the reason). A gate is
+  recorded before the deployment changes, and a failure before the rollback, so a pass that stops half-way leaves
+  a step the next pass finishes (a rollback not yet stored is stored). An error reading a gate waits until the
+  gate's time is up, then fails it; a champion moved by hand during the gates fails them; a gate turned off in
+  the spec while a challenger is in it is passed, and the gates after it still run.
+
+Two passes must not run at once (one cron entry, or an orchestrator's single concurrency): the registry keeps
+every step, but two concurrent retrains would both start gates.
 
 Every time the loop uses is ``now`` (the wall clock by default): a replay or a simulation passes its own.
 """
@@ -81,10 +89,12 @@ class LoopPass:
 
 
 def run_loop(spec: ProblemSpec, workspace: Workspace, *, now: datetime | None = None, log: EventLog | None = None,
-             force: bool = False, n_boot: int | None = None, progress: Progress = SILENT) -> LoopPass:
+             force: bool = False, n_boot: int | None = None, replay: bool = False,
+             progress: Progress = SILENT) -> LoopPass:
     """One pass of the loop for ``spec.name`` (see the module docstring). ``force`` retrains now whatever the
     triggers say (not while a challenger is in a gate). ``log`` is the event log the gates and triggers read (the
-    workspace's by default)."""
+    workspace's by default). ``replay`` (the backtest's) reads the log as traffic some other policy served: the
+    triggers score its rows with the champion rather than look for the champion's own served rows."""
     settings = spec.retrain
     if not settings.triggers.any() and not force:
         raise LoopError(f"{spec.source_name}: retrain: has no trigger, so the loop would never retrain. Add one "
@@ -99,14 +109,20 @@ def run_loop(spec: ProblemSpec, workspace: Workspace, *, now: datetime | None = 
     registry = Registry(workspace, create=False)
     champion = registry.get_version(spec.name, "champion")
     log = log or EventLog.for_workspace(workspace)
-    loop = _Loop(spec, workspace, registry, log, now, champion, progress, n_boot)
+    loop = _Loop(spec, workspace, registry, log, now, champion, progress, n_boot, replay=replay)
     steps = registry.loop_steps(spec.name)
     last = steps[-1] if steps else None
-    if last is not None and last.stage in GATES and last.status in ("started", "passed"):
+    if last is not None and now < last.at:
+        raise LoopError(f"the loop's last step for '{spec.name}' is at {last.at.isoformat()}, after --now "
+                        f"({now.isoformat()}); its clock only moves forward. Pass a later --now.")
+    in_flight = last is not None and (
+        (last.stage in GATES and last.status in ("started", "passed", "failed"))  # a failed gate not yet rolled back
+        or (last.stage == "judge" and last.status == "passed" and bool(settings.gates.order())))
+    if last is not None and in_flight:
         if force:
             raise LoopError(f"v{last.version} of '{spec.name}' is in the {last.stage} gate; --force retrains only when "
                             "no challenger is in flight. Wait for the gate, or roll it back first.")
-        return loop.advance(last, steps)
+        return loop.resume(last, steps)
     return loop.maybe_retrain(steps, force=force)
 
 
@@ -131,8 +147,9 @@ def _positive_scores(predicted: Any) -> Any:
 
 class _Loop:
     def __init__(self, spec: ProblemSpec, workspace: Workspace, registry: Registry, log: EventLog, now: datetime,
-                 champion: ModelVersion, progress: Progress, n_boot: int | None) -> None:
+                 champion: ModelVersion, progress: Progress, n_boot: int | None, *, replay: bool = False) -> None:
         self.spec, self.workspace, self.registry, self.log, self.now = spec, workspace, registry, log, now
+        self.replay = replay
         self.champion, self.progress = champion, progress
         self.settings = spec.retrain
         self.n_boot = self.settings.judge.n_boot if n_boot is None else n_boot
@@ -246,7 +263,10 @@ class _Loop:
         return float(found), f"in its first {format_duration(window)} of serving"
 
     def first_served(self) -> datetime | None:
-        """When the champion's first served exposure of the deployment was logged (None: it has served none)."""
+        """When the champion's first served exposure of the deployment was logged (None: it has served none, or the
+        log is replayed traffic of another policy)."""
+        if self.replay:
+            return None
         frame = self.log.read("exposures", end=self.now, columns=["ts", "deployment", "model_version", "served"])
         mine = frame["model_version"].astype(str) == str(self.champion.version)
         if self.settings.deployment is not None:
@@ -271,7 +291,8 @@ class _Loop:
             exposures = exposures[exposures["deployment"] == self.settings.deployment]
         if "served" in exposures:
             exposures = exposures[exposures["served"].fillna(True).astype(bool)]
-        if (exposures.get("model_version", pd.Series(dtype=object)).astype(str) == str(self.champion.version)).any():
+        own = exposures.get("model_version", pd.Series(dtype=object)).astype(str) == str(self.champion.version)
+        if not self.replay and own.any():
             return check(self.workspace, deployment=self.settings.deployment, log=self.log, label=self.spec.label,
                          **options)
         if exposures.empty:
@@ -345,7 +366,7 @@ class _Loop:
         if not found.improvement > minimum:
             return GateResult("fail", f"{found.describe()}: not better than the champion by more than {minimum:g}",
                               details)
-        if judge.significant and judge.n_boot >= 2 and not found.low > minimum:
+        if judge.significant and self.n_boot >= 2 and not np.isnan(found.low) and not found.low > minimum:
             return GateResult("fail", f"{found.describe()}: the interval reaches {minimum:g}, so the improvement may "
                               "be noise (judge.significant)", details)
         return GateResult("pass", found.describe(), details)
@@ -377,48 +398,74 @@ class _Loop:
 
     def start_gate(self, gate: str, version: int, base: tuple[DeploymentSpec, int | None],
                    findings: Findings | None = None) -> LoopPass:
+        """Record the gate, then change the deployment: a pass that stops in between leaves a gate whose verdict
+        the next pass reads (and fails, with nothing served by the challenger), never a changed deployment the
+        loop does not know about."""
         spec, revision = base
         changed = with_gate(spec, gate, challenger=version, champion=self.champion.version,
                             settings=getattr(self.settings.gates, gate))
-        stored = deploy(self.registry, changed, actor=ACTOR, reason=f"loop: v{version} enters the {gate} gate")
         self.record(gate, "started", f"v{version} enters the {gate} gate", version=version,
-                    details={"base_revision": revision, "revision": stored.revision,
-                             "champion": self.champion.version})
+                    details={"base_revision": revision, "champion": self.champion.version})
+        deploy(self.registry, changed, actor=ACTOR, reason=f"loop: v{version} enters the {gate} gate")
         return self.outcome(gate, version, f"v{version} is in the {gate} gate", findings)
 
-    def advance(self, last: LoopStep, steps: list[LoopStep]) -> LoopPass:
-        gate, version = last.stage, last.version
+    def resume(self, last: LoopStep, steps: list[LoopStep]) -> LoopPass:
+        """Go on from the loop's last step: a judged challenger waiting for its first gate, a gate to read, a
+        passed gate whose next one has not started, or a failed gate whose rollback has not been stored."""
+        version = last.version
         if version is None:
-            raise LoopError(f"the loop's last step ({gate} {last.status}) names no version; the registry was changed "
-                            "by hand")
-        started = next(s for s in reversed(steps) if s.stage == gate and s.status == "started" and s.version == version)
+            raise LoopError(f"the loop's last step ({last.stage} {last.status}) names no version; the registry was "
+                            "changed by hand. Record a rollback or retrain with --force once the deployment is as "
+                            "it should be.")
+        if last.stage == "judge":  # judged and aliased, but the first gate was never recorded
+            return self.start_gate(self.settings.gates.order()[0], version, self.active_deployment())
+        started = next((s for s in reversed(steps) if s.stage == last.stage and s.status == "started"
+                        and s.version == version), None)
+        if started is None:
+            raise LoopError(f"the loop's last step ({last.stage} {last.status} of v{version}) has no recorded start; "
+                            "the registry was changed by hand.")
         base = self.base_of(started)
         champion = int(started.details.get("champion", self.champion.version))
+        if last.status == "failed":  # the rollback was not stored: store it now
+            return self.roll_back(last.stage, version, base, last.reason)
         if last.status == "passed":  # a pass that stopped between two gates: go on
-            return self.after_pass(gate, version, started, base, champion)
-        verdict = self.verdict(gate, version, started.at, champion)
+            return self.after_pass(last.stage, version, started, base, champion)
+        return self.advance(last.stage, version, started, base, champion)
+
+    def advance(self, gate: str, version: int, started: LoopStep, base: DeploymentSpec, champion: int) -> LoopPass:
+        live = self.registry.get_version(self.spec.name, "champion").version
+        if live not in (champion, version):
+            verdict = GateResult("fail", f"the champion moved from v{champion} to v{live} during the gates (by hand); "
+                                 f"v{version} was judged against v{champion}")
+        else:
+            verdict = self.verdict(gate, version, started.at, champion)
         if verdict.verdict == "wait":
             return self.outcome(gate, version, verdict.reason)
         if verdict.verdict == "fail":
             self.record(gate, "failed", verdict.reason, version=version, details=verdict.details)
-            deploy(self.registry, base, actor=ACTOR, reason=f"loop: v{version} rolled back: {verdict.reason}"[:4000])
-            self.record("rollback", "done", f"v{version} failed the {gate} gate; the deployment is back as it was",
-                        version=version)
-            return self.outcome("idle", None, f"v{version} rolled back: {verdict.reason}")
+            return self.roll_back(gate, version, base, verdict.reason)
         self.record(gate, "passed", verdict.reason, version=version, details=verdict.details)
         return self.after_pass(gate, version, started, base, champion)
 
+    def roll_back(self, gate: str, version: int, base: DeploymentSpec, reason: str) -> LoopPass:
+        deploy(self.registry, base, actor=ACTOR, reason=f"loop: v{version} rolled back: {reason}"[:4000])
+        self.record("rollback", "done", f"v{version} failed the {gate} gate; the deployment is back as it was",
+                    version=version)
+        return self.outcome("idle", None, f"v{version} rolled back: {reason}")
+
     def after_pass(self, gate: str, version: int, started: LoopStep, base: DeploymentSpec, champion: int) -> LoopPass:
-        order = self.settings.gates.order()
-        later = order[order.index(gate) + 1:] if gate in order else []
+        # The gates after this one in their fixed order, among those on in the spec now (a gate turned off while a
+        # challenger is in it is passed, never the gates after it).
+        later = [g for g in GATES[GATES.index(gate) + 1:] if getattr(self.settings.gates, g) is not None]
         if later:
             return self.start_gate(later[0], version, (base, started.details.get("base_revision")))
+        passed = [g for g in GATES[:GATES.index(gate) + 1]]
         # The A/B gate's "ship" has already made the challenger champion (after checking what its arm served).
         if self.registry.get_version(self.spec.name, "champion").version != version:
-            self.registry.promote(self.spec.name, version, reason=f"loop: passed {', '.join(order)}", actor=ACTOR)
+            self.registry.promote(self.spec.name, version, reason=f"loop: passed {', '.join(passed)}", actor=ACTOR)
         deploy(self.registry, promoted(base, old=champion, new=version), actor=ACTOR,
                reason=f"loop: v{version} promoted after the {gate} gate")
-        self.record("promote", "done", f"v{version} is champion: it passed {', '.join(order)}", version=version,
+        self.record("promote", "done", f"v{version} is champion: it passed {', '.join(passed)}", version=version,
                     details={"previous": champion})
         return self.outcome("idle", None, f"v{version} promoted")
 
@@ -429,15 +476,24 @@ class _Loop:
                     details={"previous": previous})
 
     def verdict(self, gate: str, version: int, start: datetime, champion: int) -> GateResult:
+        """The gate's verdict; an error reading it (no traffic yet, an experiment that cannot be analysed) waits
+        until the gate's time is up, then fails with the error, so a split of traffic never outlives its gate."""
         gates = self.settings.gates
         deployment = self.deployment()
-        if gate == "shadow" and gates.shadow is not None:
-            return shadow_verdict(self.spec, gates.shadow, self.log, deployment=deployment, challenger=version,
-                                  champion=champion, start=start, now=self.now)
-        if gate == "canary" and gates.canary is not None:
-            return canary_verdict(gates.canary, self.log, self.registry, deployment=deployment, challenger=version,
-                                  start=start, now=self.now)
-        if gate == "ab" and gates.ab is not None:
-            return ab_verdict(gates.ab, self.workspace, self.log, model=self.spec.name, deployment=deployment,
+        settings = getattr(gates, gate, None)
+        if settings is None:
+            return GateResult("pass", f"the {gate} gate is off in the spec now")
+        deadline = start + (settings.max_duration if gate == "ab" else settings.duration)
+        try:
+            if gate == "shadow":
+                return shadow_verdict(self.spec, settings, self.log, deployment=deployment, challenger=version,
+                                      champion=champion, start=start, now=self.now)
+            if gate == "canary":
+                return canary_verdict(settings, self.log, self.registry, deployment=deployment, challenger=version,
+                                      start=start, now=self.now)
+            return ab_verdict(settings, self.workspace, self.log, model=self.spec.name, deployment=deployment,
                               challenger=version, start=start, now=self.now)
-        return GateResult("pass", f"the {gate} gate is off in the spec now")
+        except LooplineError as exc:
+            if self.now < deadline:
+                return GateResult("wait", f"the {gate} gate cannot be read yet: {exc}")
+            return GateResult("fail", f"the {gate} gate could not be read by its deadline: {exc}")

@@ -129,6 +129,8 @@ def canary_verdict(gate: CanaryGate, log: EventLog, registry: Registry, *, deplo
     latency = requests["latency_ms"].dropna().to_numpy(dtype=float)
     p99 = float(np.percentile(latency, 99)) if len(latency) else math.nan
     details = {"requests": len(requests), "latency_p99_ms": p99}
+    if len(requests) and math.isnan(p99):
+        return GateResult("fail", "the canary's requests logged no latency, so max_p99_ms cannot be checked", details)
     if len(requests) < gate.min_requests:
         return GateResult("fail", f"the canary served only {len(requests):,} requests over "
                           f"{format_duration(now - start)} (min_requests {gate.min_requests:,})", details)
@@ -138,11 +140,12 @@ def canary_verdict(gate: CanaryGate, log: EventLog, registry: Registry, *, deplo
     return GateResult("pass", f"the canary served {len(requests):,} requests, p99 {p99:.1f} ms", details)
 
 
-def ab_spec(gate: AbGate, *, deployment: str, challenger: int, start: datetime) -> ExperimentSpec:
-    """The loop's A/B test as an experiment spec (the gate's ``experiment`` settings added)."""
+def ab_spec(gate: AbGate, *, deployment: str, challenger: int, start: datetime,
+            end: datetime | None = None) -> ExperimentSpec:
+    """The loop's A/B test as an experiment spec (the gate's ``experiment`` settings added), read up to ``end``."""
     data = {**gate.experiment, "name": experiment_name(deployment, challenger), "deployment": deployment,
             "control": CONTROL, "arms": {CONTROL: 1 - gate.share, TREATMENT: gate.share},
-            "primary": gate.primary, "start": start}
+            "primary": gate.primary, "start": start, **({"end": end} if end is not None else {})}
     return ExperimentSpec.from_dict(data)
 
 
@@ -153,7 +156,7 @@ def ab_verdict(gate: AbGate, workspace: Workspace, log: EventLog, *, model: str,
     ``max_duration``, then fails."""
     if now - start < gate.min_duration:
         return GateResult("wait", f"the A/B test is read from {(start + gate.min_duration).isoformat()} on")
-    spec = ab_spec(gate, deployment=deployment, challenger=challenger, start=start)
+    spec = ab_spec(gate, deployment=deployment, challenger=challenger, start=start, end=now)
     outcome = analyze_experiment(workspace, spec, model_name=model, ship_version=challenger, log=log)
     decision = outcome.decision
     details = {"experiment": spec.name, "recommendation": decision.recommendation, "summary": decision.summary,

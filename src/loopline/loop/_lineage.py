@@ -16,7 +16,7 @@ from typing import Any
 from loopline.evaluation import Evaluation
 from loopline.registry import ModelVersion
 from loopline.reports import ReportPaths
-from loopline.spec import HASH_EXCLUDED, ProblemSpec
+from loopline.spec import HASH_EXCLUDED, UNHASHED_AT_DEFAULT, ProblemSpec
 
 ROW_KEYS = frozenset({"data", "event_time", "entity", "unit", "group", "label", "features", "feature_tables",
                       "split", "sampling"})
@@ -44,7 +44,10 @@ def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         if a == b:
             continue
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            found.extend(f"{key}.{sub}" for sub in sorted(set(a) | set(b)) if a.get(sub) != b.get(sub))
+            # a setting added later is absent from older stored specs: absent and its default are the same
+            defaults = {sub: default for block, sub, default in UNHASHED_AT_DEFAULT if block == key}
+            found.extend(f"{key}.{sub}" for sub in sorted(set(a) | set(b))
+                         if a.get(sub, defaults.get(sub)) != b.get(sub, defaults.get(sub)))
         else:
             found.append(key)
     return found

@@ -90,8 +90,10 @@ def _labels(task: Task, labels: pd.Series, classes: tuple[Any, ...] | None) -> n
         assert classes is not None
         codes: np.ndarray = np.asarray(pd.Index(list(classes)).get_indexer(labels))
         if (codes < 0).any():
+            first = labels[codes < 0].iloc[0]
+            first = first.item() if isinstance(first, np.generic) else first
             raise ModelError(f"label '{labels.name}' holds values that are not train classes {list(classes)}, such as "
-                             f"{labels[codes < 0].iloc[0]!r}; make the label's type the same in every split")
+                             f"{first!r}; make the label's type the same in every split")
         return np.asarray(codes, dtype=np.float64)
     try:
         return labels.to_numpy(dtype=np.float64)

@@ -146,9 +146,10 @@ def _champion_targets(champion: Model, splits: Splits, spec: ProblemSpec, versio
         known = {str(c) for c in champion.classes}
         unseen = sorted({str(c) for c in targets.classes} - known)
         if unseen:
+            shown = [c.item() if isinstance(c, np.generic) else c for c in champion.classes]
             raise ModelError(
                 f"label '{splits.label}' has class(es) {unseen} that champion {_describe(champion, version)} never "
-                f"saw (its classes: {list(champion.classes)}); added trees cannot predict a new class. Use retrain "
+                f"saw (its classes: {shown}); added trees cannot predict a new class. Use retrain "
                 "mode 'full'."
             )
         index = {str(c): i for i, c in enumerate(champion.classes)}

@@ -46,6 +46,7 @@ from loopline.spec._retrain import (
 )
 from loopline.spec._spec import (
     HASH_EXCLUDED,
+    UNHASHED_AT_DEFAULT,
     BaselineSpec,
     ColumnType,
     DataSpec,
@@ -71,6 +72,7 @@ __all__ = [
     "GATES",
     "HASH_EXCLUDED",
     "METRICS",
+    "UNHASHED_AT_DEFAULT",
     "AbGate",
     "AlertRule",
     "AlertRules",

@@ -57,8 +57,9 @@ def _positive(value: timedelta | None, *, what: str) -> timedelta | None:
 
 
 class DecayTrigger(_Strict):
-    """Retrain when the realised ``metric`` (over ``monitoring.window``, from the labels known by now) is worse than
-    the champion's test-split value by more than ``drop`` (in the metric's own units, in its bad direction)."""
+    """Retrain when the realised ``metric`` (over ``monitoring.window``, from the labels known by now) is worse by more
+    than ``drop`` (in the metric's own units, in its bad direction) than the champion's own realised value over its
+    first full window of serving (its test-split value while it has served none)."""
 
     metric: str
     drop: float = Field(gt=0, allow_inf_nan=False)

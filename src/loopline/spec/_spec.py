@@ -23,7 +23,7 @@ from pydantic import (
 
 from loopline._errors import SpecError
 from loopline._names import check_name
-from loopline.spec._duration import Duration
+from loopline.spec._duration import Duration, format_duration
 from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
 from loopline.spec._monitoring import MonitoringSpec
 from loopline.spec._retrain import RetrainSpec
@@ -33,8 +33,12 @@ ModelKind = Literal["linear", "lightgbm"]
 DEFAULT_FIRST_STAGE_K = 100
 HASH_EXCLUDED = ("monitoring", "retrain")
 """Top-level keys that do not change the trained model, so :meth:`ProblemSpec.spec_hash` leaves them out."""
-UNHASHED_WHEN_EMPTY = (("features", "fixed_at_serving"),)
-"""Settings added after specs were first hashed: left out of the hash while empty, so older specs keep theirs."""
+UNHASHED_AT_DEFAULT: tuple[tuple[str, str, object], ...] = (
+    ("features", "fixed_at_serving", {}),
+    ("label", "drop_missing", False),
+)
+"""Settings added after specs were first hashed, as (block, key, default): left out of the hash while they hold
+their default, so older specs keep theirs, and in it once set."""
 
 
 class _Strict(BaseModel):
@@ -72,12 +76,19 @@ class EventLabelSpec(_Strict):
 
 
 class LabelSpec(_Strict):
-    """The target: a column of the table, or built from feedback events (``from_events``)."""
+    """The target: a column of the table, or built from feedback events (``from_events``).
+
+    ``drop_missing`` says what to do with rows whose label column is empty. By default such rows stop the data
+    stage: a missing label is often an outcome not known yet (the newest rows) or a broken join, and dropping those
+    rows quietly would move the time split and the label rate without anyone deciding it. ``drop_missing: true``
+    drops them, and the validation report says how many.
+    """
 
     column: str | None = None
     from_events: EventLabelSpec | None = None
     name: str = "label"
     positive: str | int | bool | None = None
+    drop_missing: bool = False
 
     @model_validator(mode="after")
     def _one_label(self) -> LabelSpec:
@@ -85,6 +96,11 @@ class LabelSpec(_Strict):
             raise ValueError(
                 "give exactly one of 'column' (the label column of the table) or 'from_events' "
                 "(an outcome event within a window after each exposure)"
+            )
+        if self.drop_missing and self.from_events is not None:
+            raise ValueError(
+                "drop_missing applies to a label column; a label built from events is never missing (exposures "
+                "whose window has not closed are dropped and counted as censored). Remove drop_missing"
             )
         return self
 
@@ -352,11 +368,35 @@ class ProblemSpec(_Strict):
         if decay is not None and decay.metric not in allowed:
             raise ValueError(f"retrain.triggers.decay.metric: '{decay.metric}' is not a {self.task} metric; choose one "
                              f"of {', '.join(allowed)}")
+        self._retrain_fits_the_label()
         reserved = {self.event_time, self.label.target}
         leaked = sorted(reserved & set(self.features.include or []))
         if leaked:
             raise ValueError(f"features.include lists {leaked}, which is the event time or the label")
         return self
+
+    def _retrain_fits_the_label(self) -> None:
+        """The loop's windows against the label's: a test split that the label window empties, a decay trigger that
+        never sees a closed label, a shadow gate or decay trigger without labels from events."""
+        retrain = self.retrain
+        if not retrain.triggers.any():
+            return
+        events = self.label.from_events
+        if events is None:
+            if retrain.triggers.decay is not None or retrain.gates.shadow is not None:
+                used = "retrain.triggers.decay" if retrain.triggers.decay is not None else "retrain.gates.shadow"
+                raise ValueError(f"{used} measures the served model on labels from the feedback log, but the label "
+                                 f"is the column '{self.label.column}'; give label.from_events, or remove {used}")
+            return
+        closed = retrain.judge.window - events.window - self.split.gap
+        if closed <= timedelta(0):
+            raise ValueError(f"retrain.judge.window ({format_duration(retrain.judge.window)}) leaves no labelled row "
+                             f"to judge on: the last label.from_events.window ({format_duration(events.window)}) of "
+                             f"it is censored and split.gap ({format_duration(self.split.gap)}) dropped; lengthen it")
+        if retrain.triggers.decay is not None and self.monitoring.window <= events.window:
+            raise ValueError(f"retrain.triggers.decay reads labels over monitoring.window "
+                             f"({format_duration(self.monitoring.window)}), no longer than the label window "
+                             f"({format_duration(events.window)}), so none is ever closed; widen monitoring.window")
 
     # -- derived values -------------------------------------------------------------------------
 
@@ -386,10 +426,11 @@ class ProblemSpec(_Strict):
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of the spec: equal specs have equal hashes. ``monitoring`` and ``retrain``
         are left out: they do not change the trained model (and specs written before they existed keep their hash);
-        so are settings added later while they hold their default (``features.fixed_at_serving`` empty)."""
+        so are settings added later while they hold their default (``features.fixed_at_serving`` empty,
+        ``label.drop_missing`` false): see :data:`UNHASHED_AT_DEFAULT`."""
         data = self.model_dump(mode="json", exclude=set(HASH_EXCLUDED))
-        for block, key in UNHASHED_WHEN_EMPTY:
-            if not data[block][key]:
+        for block, key, default in UNHASHED_AT_DEFAULT:
+            if data[block][key] == default:
                 del data[block][key]
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
