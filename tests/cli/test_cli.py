@@ -26,6 +26,9 @@ def test_init_writes_a_spec_that_validates(tmp_path: Path) -> None:
     checked = runner.invoke(app, ["validate", "--spec", str(spec), "--json"])
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.stdout)["rows"] == 500
+    assert "source: customers.csv" in spec.read_text(encoding="utf-8")  # relative to the spec's folder
+    shown = runner.invoke(app, ["init", "--data", str(data), "--out", str(spec), "--force"])
+    assert shown.exit_code == 0 and "[linear, lightgbm]" in shown.output  # printed as written, not as markup
 
 
 def test_user_error_exits_2_without_traceback(tmp_path: Path) -> None:

@@ -6,19 +6,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from loopline.cli import _loop, _monitor, _serving
-from loopline.cli._console import BarProgress, fmt, handled, out, print_json
+from loopline.cli._console import BarProgress, fmt, handled, make_table, out, print_json
+from loopline.cli._help import Command, Group, example
 
 app = typer.Typer(
-    name="loopline", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="loopline", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=Group,
     help="Frame an ML problem once; get leakage-free data, honest baselines, a calibrated, versioned model "
          "and its report.",
+    epilog=example("loopline demo", "loopline init --data customers.csv",
+                   "loopline train --spec loopline.yaml --promote"),
 )
-models_app = typer.Typer(no_args_is_help=True, help="Registered model versions and their aliases.")
+models_app = typer.Typer(no_args_is_help=True, cls=Group, help="Registered model versions and their aliases.",
+                         epilog=example("loopline models list -w .loopline"))
 app.add_typer(models_app, name="models")
-experiment_app = typer.Typer(no_args_is_help=True, help="Design and analyse online experiments (A/B tests).")
+experiment_app = typer.Typer(no_args_is_help=True, cls=Group,
+                             help="Design and analyse online experiments (A/B tests).",
+                             epilog=example("loopline experiment design --mde 0.02 --baseline 0.05 --daily-units 20000",
+                                            "loopline experiment analyze ranker-ab"))
 app.add_typer(experiment_app, name="experiment")
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -28,6 +34,23 @@ WorkspaceDir = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: $LOOPLINE_WORKSPACE or ./.loopline)."),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from loopline import __version__
+
+        typer.echo(f"loopline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print loopline's version and exit.")] = False,
+) -> None:
+    # loopline's own options, before any command: --version is eager, so it prints and exits while being parsed.
+    pass
 
 
 def _workspace(path: Path | None, *, create: bool = True) -> Any:
@@ -45,7 +68,7 @@ def _registry(path: Path | None) -> Any:
     return Registry(_workspace(path, create=False), create=False)
 
 
-@app.command()
+@app.command(cls=Command, epilog=example("loopline init --data customers.csv --out loopline.yaml"))
 def init(
     data: Annotated[Path, typer.Option("--data", help="A CSV or Parquet table to infer the spec from.")],
     output: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec.")] = Path("loopline.yaml"),
@@ -60,16 +83,16 @@ def init(
     with handled(as_json=as_json, debug=debug):
         if output.exists() and not force:
             raise SpecError(f"{output} already exists; pass --force to overwrite it or --out to pick another path.")
-        text = draft_spec(data.resolve())
+        text = draft_spec(data.resolve(), spec_path=output)
         write_text(output, text)
         if as_json:
             print_json({"spec": str(output.resolve())})
         else:
-            out.print(text)
+            out.print(text, markup=False)
             out.print(f"[green]wrote[/] {output}. Check the guesses above, then run: loopline validate --spec {output}")
 
 
-@app.command()
+@app.command(cls=Command, epilog=example("loopline validate --spec loopline.yaml"))
 def validate(spec: SpecPath = Path("loopline.yaml"), as_json: Json = False, debug: Debug = False) -> None:
     """Load the data, check schema, leakage and coverage, and show the split."""
     from loopline.data import prepare
@@ -91,10 +114,10 @@ def validate(spec: SpecPath = Path("loopline.yaml"), as_json: Json = False, debu
             return
         from loopline.cli._show import show_prepared
 
-        show_prepared(prepared)
+        show_prepared(prepared, task=problem.task)
 
 
-@app.command()
+@app.command(cls=Command, epilog=example("loopline train --spec loopline.yaml --promote"))
 def train(
     spec: SpecPath = Path("loopline.yaml"), workspace: WorkspaceDir = None,
     promote: Annotated[bool, typer.Option("--promote", help="Make the new version champion if it beats every "
@@ -117,7 +140,7 @@ def train(
             show_training(outcome)
 
 
-@app.command()
+@app.command(cls=Command, epilog=example("loopline evaluate --spec loopline.yaml --version champion"))
 def evaluate(
     spec: SpecPath = Path("loopline.yaml"), workspace: WorkspaceDir = None,
     version: Annotated[str, typer.Option("--version", "-v", help="Version number or alias.")] = "champion",
@@ -140,16 +163,18 @@ def evaluate(
             return
         number = f"v{result.version.version}"
         named = number if version in (number, number[1:]) else f"{number} ({version})"
-        table = Table("metric", "value", title=f"{problem.name} {named} on test ({evaluation.rows} rows)")
+        metrics = make_table("metric", "value", title=f"{problem.name} {named} on test ({evaluation.rows} rows)")
         for key, value in evaluation.metrics.items():
-            table.add_row(key, fmt(value))
-        out.print(table)
+            metrics.add_row(key, fmt(value))
+            if key == "accuracy" and evaluation.task == "binary" and evaluation.threshold is not None:
+                metrics.add_row("at threshold", fmt(evaluation.threshold))
+        out.print(metrics)
         for warning in result.warnings:
             out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         out.print(f"report: {report.html}")
 
 
-@app.command()
+@app.command(cls=Command, epilog=example("loopline demo --workspace loopline-demo --days 30"))
 def demo(
     workspace: Annotated[
         Path, typer.Option("--workspace", "-w", help="Where to put the demo.")
@@ -164,11 +189,11 @@ def demo(
                                              min=0)] = 1,
     as_json: Json = False, debug: Debug = False,
 ) -> None:
-    """Simulate a feed, train an engagement model, evaluate, register, promote, report; with --days beyond 14, watch
-    the feed drift and the loop retrain, gate and promote.
+    """Simulate a feed, train, evaluate, register, promote, report; with --days beyond 14, watch the loop retrain.
 
-    Everything goes into the demo's own folder (database, artifacts, event log, reports), whatever LOOPLINE_*
-    says; a folder the demo did not create is refused.
+    Everything goes into the demo's own folder (database, artifacts, event log, reports), whatever LOOPLINE_* says.
+
+    A folder the demo did not create is refused.
     """
     from loopline.loop import DEMO_HISTORY_DAYS, open_demo_workspace, run_demo
     from loopline.simulate import SimConfig
@@ -186,7 +211,7 @@ def demo(
             show_demo(outcome)
 
 
-@models_app.command("list")
+@models_app.command("list", cls=Command, epilog=example("loopline models list churn -w .loopline --json"))
 def models_list(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
@@ -202,7 +227,7 @@ def models_list(
             show_versions(versions)
 
 
-@models_app.command("show")
+@models_app.command("show", cls=Command, epilog=example("loopline models show churn champion -w .loopline"))
 def models_show(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version number or alias.")] = "champion",
@@ -221,7 +246,8 @@ def models_show(
             show_version(found, history)
 
 
-@models_app.command("promote")
+@models_app.command("promote", cls=Command,
+                    epilog=example("loopline models promote churn 3 --reason 'beat v2 in the A/B test'"))
 def models_promote(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
@@ -240,7 +266,8 @@ def models_promote(
             out.print(f"{name}: {alias} -> v{change.to_version} (was {fmt(change.from_version)})")
 
 
-@models_app.command("rollback")
+@models_app.command("rollback", cls=Command,
+                    epilog=example("loopline models rollback churn --reason 'v3 mis-scores new users'"))
 def models_rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
     alias: Annotated[str, typer.Option(help="Alias to roll back.")] = "champion",
@@ -258,7 +285,9 @@ def models_rollback(
             out.print(f"{name}: {alias} -> v{change.to_version} (was {fmt(change.from_version)})")
 
 
-@experiment_app.command("design")
+@experiment_app.command("design", cls=Command, epilog=example(
+    "loopline experiment design --mde 0.02 --baseline 0.05 --daily-units 20000",
+    "loopline experiment design --mde 0.02 --metric ratio -w .loopline"))
 def experiment_design(
     mde: Annotated[float, typer.Option(help="Minimum detectable effect (relative unless --absolute).")] = 0.05,
     metric: Annotated[str, typer.Option(help="proportion (share of units with an outcome), mean (outcomes per "
@@ -286,7 +315,8 @@ def experiment_design(
                        else _workspace(workspace, create=False), as_json=as_json)
 
 
-@experiment_app.command("analyze")
+@experiment_app.command("analyze", cls=Command, epilog=example(
+    "loopline experiment analyze ranker-ab", "loopline experiment analyze ranker-ab --model feed --promote-on-ship 3"))
 def experiment_analyze(
     name: Annotated[str, typer.Argument(help="The experiment's name (as in the assignments log).")],
     spec: Annotated[Path | None, typer.Option("--spec", "-s", help="The experiment spec (default: "
@@ -305,14 +335,22 @@ def experiment_analyze(
                         as_json=as_json)
 
 
-app.command()(_serving.predict)
-app.command()(_serving.serve)
-app.command()(_serving.deploy)
-app.command()(_serving.kill)
-app.command()(_serving.materialize)
+app.command(cls=Command, epilog=example(
+    "loopline predict churn -i customers.csv -o scores.parquet --keep customer_id",
+    "loopline predict churn --version 3 -i 'data/*.parquet' -o scores.parquet"))(_serving.predict)
+app.command(cls=Command, epilog=example("loopline serve --model churn --port 8000"))(_serving.serve)
+app.command(cls=Command, epilog=example("loopline deploy deployment.yaml --reason 'canary for v4'"))(_serving.deploy)
+app.command(cls=Command, epilog=example(
+    "loopline kill churn --version 4 --reason 'v4 scores everyone 0'",
+    "loopline kill churn --version 4 --undo --reason 'fixed in v5'"))(_serving.kill)
+app.command(cls=Command, epilog=example("loopline materialize --spec loopline.yaml --store snapshot"))(
+    _serving.materialize)
 app.add_typer(_serving.keys_app, name="keys")
-app.command()(_monitor.monitor)
-app.command()(_loop.loop)
+app.command(cls=Command, epilog=example("loopline monitor --model churn --window 1d --report reports"))(
+    _monitor.monitor)
+app.command(cls=Command, epilog=example(
+    "loopline loop --spec loopline.yaml",
+    "loopline loop --backtest --start 2026-01-01T00:00Z --end 2026-02-01T00:00Z"))(_loop.loop)
 
 
 def main() -> None:

@@ -11,15 +11,61 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
+from rich.table import Table
 
 from loopline import LooplineError
 from loopline._json import dumps
 
-out = Console(highlight=False)
+PIPE_WIDTH = 1_000_000
+"""The width Rich lays out for when stdout is not a terminal: wider than any line loopline prints."""
+
+
+class PipeConsole(Console):
+    """A Rich console as wide as its terminal, or, when its output is not a terminal (a pipe, a file, a test's
+    capture), as wide as :data:`PIPE_WIDTH`: Rich would otherwise wrap at 80 columns, splitting paths and table
+    rows that scripts read (``loopline models list | grep champion``).
+
+    The check is made at every print, since the output stream can change after import (a test runner swaps
+    ``sys.stdout``). It asks the stream itself, not Rich's ``is_terminal``, which ``FORCE_COLOR`` turns on.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = super().size
+        isatty = getattr(self.file, "isatty", None)
+        try:
+            piped = isatty is None or not isatty()
+        except ValueError:  # a closed stream
+            piped = True
+        return ConsoleDimensions(PIPE_WIDTH, found.height) if piped else found
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = PipeConsole(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def make_table(*columns: str, title: str | None = None) -> Table:
+    """A Rich table whose cells are never cut: a value wider than its terminal column folds onto the next line
+    (Rich's default would end it with an ellipsis), and on a pipe (:class:`PipeConsole`) nothing folds at all.
+    The table is at least as wide as its title, so the title stays on one line too.
+
+    >>> found = make_table("model", "path", title="registered models")
+    >>> [c.header for c in found.columns], {c.overflow for c in found.columns}, found.min_width
+    (['model', 'path'], {'fold'}, 17)
+    """
+    found = Table(title=title, min_width=None if title is None else cell_len(title))
+    for column in columns:
+        found.add_column(column, overflow="fold")
+    return found
 
 
 def print_json(data: Any) -> None:
@@ -32,7 +78,7 @@ def print_json(data: Any) -> None:
 def fail(message: str, *, as_json: bool, code: int = 2) -> NoReturn:
     if as_json:
         print_json({"error": message})
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # as written: 'loopline[redis]' stays
     raise typer.Exit(code)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
+from rich.markup import escape
 
 from loopline._errors import ExperimentError
 from loopline._names import check_name
-from loopline.cli._console import fmt, out, print_json
+from loopline.cli._console import fmt, make_table, out, print_json
 
 
 def design_command(*, mde: float, metric: str, baseline: float | None, sigma: float | None, relative: bool,
@@ -41,7 +41,7 @@ def design_command(*, mde: float, metric: str, baseline: float | None, sigma: fl
     if as_json:
         print_json({"design": result.to_dict(), "traffic": None if traffic is None else traffic.to_dict()})
         return
-    table = Table("", "value", title=f"design: {result.metric} ({result.kind})")
+    table = make_table("", "value", title=f"design: {result.metric} ({result.kind})")
     rows = [("baseline", fmt(result.baseline)), ("minimum detectable effect (absolute)", fmt(result.mde)),
             ("minimum detectable effect (relative)", fmt(result.mde_relative)),
             ("units per arm", ", ".join(f"{n:,}" for n in result.n_per_arm)),
@@ -85,13 +85,13 @@ def analyze_command(workspace: Any, name: str, *, spec: Path | None, model: str 
 
 def show_analysis(outcome: Any) -> None:
     analysis, decision = outcome.analysis, outcome.decision
-    arms = Table("arm", "share", "units", "exposures", *[m.name for m in analysis.spec.metrics],
-                 title=f"experiment {analysis.experiment}")
+    arms = make_table("arm", "share", "units", "exposures", *[m.name for m in analysis.spec.metrics],
+                      title=f"experiment {analysis.experiment}")
     for a in analysis.arms:
         arms.add_row(a.arm, f"{a.weight:.0%}", f"{a.units:,}", f"{a.exposures:,}",
                      *[fmt(a.metrics.get(m.name)) for m in analysis.spec.metrics])
     out.print(arms)
-    effects = Table("arm", "metric", "relative effect", "95% CI", "adjusted p", "verdict", title="effects")
+    effects = make_table("arm", "metric", "relative effect", "95% CI", "adjusted p", "verdict", title="effects")
     for e in analysis.effects:
         eff = e.effect
         ci = "" if eff.relative_ci is None else f"[{eff.relative_ci[0]:+.2%}, {eff.relative_ci[1]:+.2%}]"
@@ -100,14 +100,14 @@ def show_analysis(outcome: Any) -> None:
                         e.direction if e.significant else "not significant")
     out.print(effects)
     for issue in analysis.validity.issues:
-        out.print(f"[red]invalid:[/] {issue}")
+        out.print(f"[red]invalid:[/] {escape(issue)}")
     for warning in analysis.validity.warnings:
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
     colour = {"ship": "green", "do not ship": "red"}.get(decision.recommendation, "yellow")
-    out.print(f"decision: [{colour}]{decision.recommendation}[/]" + (f" ({decision.summary})" if decision.summary
-                                                                      else ""))
+    out.print(f"decision: [{colour}]{decision.recommendation}[/]" + (f" ({escape(decision.summary)})"
+                                                                      if decision.summary else ""))
     for reason in decision.reasons:
-        out.print(f"  - {reason}")
+        out.print(f"  - {escape(reason)}")
     if outcome.promoted is not None:
         out.print(f"[green]promoted[/] v{outcome.promoted.to_version} to champion")
     out.print(f"report: {outcome.report.html}")

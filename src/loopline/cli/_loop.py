@@ -41,8 +41,10 @@ def loop(
                                                                  "workspace's).")] = None,
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
-    """Retrain on a trigger, judge the challenger, move it through shadow, canary and A/B gates, promote or roll
-    back; every step recorded in the registry with its reason. Run it on a schedule."""
+    """Retrain on a trigger, judge the challenger, gate it (shadow, canary, A/B), promote or roll back.
+
+    Every step is recorded in the registry with its reason. Run it on a schedule.
+    """
     from loopline import LoopError
     from loopline.events import EventLog
     from loopline.loop import run_backtest, run_loop

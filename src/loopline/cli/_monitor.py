@@ -107,7 +107,7 @@ def _show(findings: Any) -> None:
     table = Table(title="drift by feature")
     for column, justify in (("feature", "left"), ("kind", "left"), ("rows", "right"), ("test p", "right"),
                             ("effect", "left"), ("value", "right"), ("drifted", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     shown = [*drift.features, *([drift.prediction] if drift.prediction is not None else []),
              *([drift.label] if drift.label is not None else [])]
     for c in shown:

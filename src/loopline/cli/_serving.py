@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.table import Table
 
-from loopline.cli._console import BarProgress, fmt, handled, out, print_json
+from loopline.cli._console import BarProgress, fmt, handled, make_table, out, print_json
+from loopline.cli._help import Command, Group, example
 from loopline.workspace import Workspace
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
@@ -17,7 +17,8 @@ WorkspaceDir = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: $LOOPLINE_WORKSPACE or ./.loopline)."),
 ]
-keys_app = typer.Typer(no_args_is_help=True, help="API keys of the server (stored hashed, with scopes).")
+keys_app = typer.Typer(no_args_is_help=True, cls=Group, help="API keys of the server (stored hashed, with scopes).",
+                       epilog=example("loopline keys create mobile-app --scope predict"))
 
 
 def _existing(path: Path | None) -> Workspace:
@@ -135,7 +136,7 @@ def kill(
         out.print(f"{control.target}: {state} ({control.reason}); servers follow within a second")
 
 
-@keys_app.command("create")
+@keys_app.command("create", cls=Command, epilog=example("loopline keys create mobile-app --scope predict"))
 def keys_create(
     name: Annotated[str, typer.Argument(help="A name for the key (who or what uses it).")],
     scope: Annotated[list[str] | None, typer.Option(help="predict (predict, rank, feedback, explain) or admin "
@@ -155,7 +156,7 @@ def keys_create(
         out.print(token.reveal(), soft_wrap=True)
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=Command, epilog=example("loopline keys list --all --json"))
 def keys_list(
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
@@ -169,13 +170,13 @@ def keys_list(
             print_json([{"id": k.key_id, "name": k.name, "scopes": list(k.scopes), "created_at": k.created_at,
                          "revoked_at": k.revoked_at} for k in keys])
             return
-        table = Table("id", "name", "scopes", "created", "revoked", title="API keys")
+        listed = make_table("id", "name", "scopes", "created", "revoked", title="API keys")
         for k in keys:
-            table.add_row(k.key_id, k.name, ", ".join(k.scopes), fmt(k.created_at), fmt(k.revoked_at))
-        out.print(table)
+            listed.add_row(k.key_id, k.name, ", ".join(k.scopes), fmt(k.created_at), fmt(k.revoked_at))
+        out.print(listed)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=Command, epilog=example("loopline keys revoke mobile-app"))
 def keys_revoke(
     name: Annotated[str, typer.Argument(help="The key's name or id.")],
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,

@@ -1,40 +1,57 @@
-"""How results look in the terminal (Rich tables) and as ``--json``."""
+"""How results look in the terminal (Rich tables) and as ``--json``.
+
+The stages' types are named for the type checker only, and the few values needed from them are imported in
+the function that uses them: ``loopline models list`` imports this module, and importing ``loopline.data`` or
+``loopline.loop`` would pull in pandas, scikit-learn and LightGBM to print a table of registry rows.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.table import Table
 
-from loopline.cli._console import fmt, out
-from loopline.data import Prepared
-from loopline.loop import TRUTH, TRUTH_BLIND, DemoOutcome, ServedDemo, TrainingOutcome
-from loopline.registry import AliasChange, ModelVersion
-from loopline.spec import describe_direction
+from loopline.cli._console import fmt, make_table, out
+
+if TYPE_CHECKING:
+    from loopline.data import Prepared
+    from loopline.loop import DemoOutcome, ServedDemo, TrainingOutcome
+    from loopline.registry import AliasChange, ModelVersion
 
 
-def show_prepared(prepared: Prepared) -> None:
+_LABEL_MEAN = {"regression": "mean label", "ranking": "mean relevance"}
+
+
+def label_heading(task: str) -> str:
+    """What a split's mean label is called for ``task``: a share of positives for classes, a mean otherwise.
+
+    >>> label_heading("binary"), label_heading("regression"), label_heading("ranking")
+    ('label rate', 'mean label', 'mean relevance')
+    """
+    return _LABEL_MEAN.get(task, "label rate")
+
+
+def show_prepared(prepared: Prepared, *, task: str) -> None:
     v = prepared.validation
-    table = Table("column", "kind", "missing", "unique", title=f"{prepared.source_rows} rows")
+    columns = make_table("column", "kind", "missing", "unique", title=f"{prepared.source_rows} rows")
     for col in prepared.schema.columns:
-        table.add_row(col.name, col.kind.value, f"{col.missing_share:.1%}", str(col.n_unique))
-    out.print(table)
+        columns.add_row(col.name, col.kind.value, f"{col.missing_share:.1%}", str(col.n_unique))
+    out.print(columns)
     for issue in v.issues:
         colour = "red" if issue.severity == "error" else "yellow"
-        out.print(f"[{colour}]{issue.severity}:[/] {issue.message}")
+        out.print(f"[{colour}]{issue.severity}:[/] {escape(issue.message)}")
     for finding in prepared.findings:
-        out.print(f"[yellow]leakage warning:[/] {finding.message}")
-    _show_splits(prepared.splits.summaries)
+        out.print(f"[yellow]leakage warning:[/] {escape(finding.message)}")
+    _show_splits(prepared.splits.summaries, task=task)
     out.print(f"{len(prepared.splits.features)} features: {', '.join(prepared.splits.features)}")
 
 
-def _show_splits(summaries: Any) -> None:
-    table = Table("split", "rows", "from", "to", "label rate", title="time-based split")
+def _show_splits(summaries: Any, *, task: str) -> None:
+    splits = make_table("split", "rows", "from", "to", label_heading(task), title="time-based split")
     for s in summaries:
-        table.add_row(s.name, str(s.rows), s.start[:19], s.end[:19], fmt(s.label_rate))
-    out.print(table)
+        splits.add_row(s.name, str(s.rows), s.start[:19], s.end[:19], fmt(s.label_rate))
+    out.print(splits)
 
 
 def training_json(outcome: TrainingOutcome) -> dict[str, Any]:
@@ -57,26 +74,47 @@ def training_json(outcome: TrainingOutcome) -> dict[str, Any]:
 
 
 def show_training(outcome: TrainingOutcome) -> None:
-    _show_splits(outcome.splits)
+    """The split, then every model on the test split; for a binary task the decision threshold each model's
+    accuracy was counted at stands beside it."""
+    from loopline.spec import describe_direction
+
+    task = outcome.evaluation.task
+    _show_splits(outcome.splits, task=task)
     primary = outcome.evaluation.primary_metric
     keys = [primary, *[k for k in ("roc_auc", "pr_auc", "ece", "rmse", "mae", "r2", "ndcg", "map", "accuracy",
                                    "macro_f1") if k != primary]]
     keys = [k for k in keys if any(k in m.test for m in outcome.models)][:5]
-    table = Table("model", "role", *keys, title="models on the test split")
+    threshold_at = keys.index("accuracy") + 1 if task == "binary" and "accuracy" in keys else None
+    headers = [*keys[:threshold_at], "threshold", *keys[threshold_at:]] if threshold_at is not None else keys
+    models = make_table("model", "role", *headers, title="models on the test split")
     order = sorted(outcome.models, key=lambda m: (m.is_baseline, m.name != outcome.best))
     for m in order:
         role = "baseline" if m.is_baseline else ("best" if m.name == outcome.best else "candidate")
-        table.add_row(m.name, role, *[fmt(m.test.get(k)) for k in keys])
-    out.print(table)
+        cells = [fmt(m.test.get(k)) for k in keys]
+        if threshold_at is not None:
+            cells.insert(threshold_at, _threshold(outcome, m.name))
+        models.add_row(m.name, role, *cells)
+    out.print(models)
     for w in outcome.warnings:
-        out.print(f"[yellow]warning:[/] {w}")
+        out.print(f"[yellow]warning:[/] {escape(w)}")
     status = "[green]champion[/]" if outcome.promoted else "registered (not promoted)"
     out.print(f"{outcome.model_name} v{outcome.version.version} ({outcome.best}) {status}; "
               f"primary metric {primary} ({describe_direction(primary)})")
     out.print(f"report: {outcome.report.html}")
 
 
+def _threshold(outcome: TrainingOutcome, name: str) -> str:
+    """The decision threshold ``name``'s accuracy was counted at: its own, else 0.5 (the metrics' default, which
+    the baselines use); "-" when the outcome no longer holds the model."""
+    model = outcome.trained.get(name)
+    if model is None:
+        return "-"
+    return fmt(0.5 if model.threshold is None else model.threshold)
+
+
 def demo_json(outcome: DemoOutcome) -> dict[str, Any]:
+    from loopline.loop import TRUTH, TRUTH_BLIND
+
     data = training_json(outcome.training)
     truth = outcome.training.evaluation.scores_of(TRUTH).metrics
     blind = outcome.training.evaluation.scores_of(TRUTH_BLIND).metrics
@@ -135,6 +173,8 @@ def show_continual_demo(demo: Any) -> None:
 
 
 def show_demo(outcome: DemoOutcome) -> None:
+    from loopline.loop import TRUTH, TRUTH_BLIND
+
     sim = outcome.simulation
     out.print(f"simulated {sim.impressions:,} impressions and {sim.clicks:,} clicks into {outcome.workspace}")
     show_training(outcome.training)
@@ -253,27 +293,27 @@ def alias_json(c: AliasChange) -> dict[str, Any]:
 
 
 def show_versions(versions: list[ModelVersion]) -> None:
-    table = Table("model", "version", "family", "aliases", "created", "test metrics", title="registered models")
+    listed = make_table("model", "version", "family", "aliases", "created", "test metrics", title="registered models")
     for v in versions:
         test = v.metrics.get("test", {})
         shown = ", ".join(f"{k}={fmt(val)}" for k, val in list(test.items())[:3])
-        table.add_row(v.name, str(v.version), v.family, ", ".join(v.aliases), v.created_at.isoformat()[:19], shown)
-    out.print(table)
+        listed.add_row(v.name, str(v.version), v.family, ", ".join(v.aliases), v.created_at.isoformat()[:19], shown)
+    out.print(listed)
 
 
 def show_version(v: ModelVersion, history: list[AliasChange]) -> None:
-    table = Table("field", "value", title=f"{v.name} v{v.version}")
+    fields = make_table("field", "value", title=f"{v.name} v{v.version}")
     for key in ("family", "task", "sha256", "spec_hash", "data_fingerprint", "code_version", "run_id",
                 "artifact_path", "card_path", "report_path"):
         if hasattr(v, key):
-            table.add_row(key, str(getattr(v, key)))
-    table.add_row("aliases", ", ".join(v.aliases) or "-")
-    table.add_row("baselines beaten", ", ".join(v.baselines_beaten) or "-")
-    out.print(table)
+            fields.add_row(key, escape(str(getattr(v, key))))
+    fields.add_row("aliases", ", ".join(v.aliases) or "-")
+    fields.add_row("baselines beaten", ", ".join(v.baselines_beaten) or "-")
+    out.print(fields)
     for split, metrics in v.metrics.items():
         out.print(f"{split}: " + ", ".join(f"{k}={fmt(val)}" for k, val in metrics.items()))
     if history:
-        hist = Table("when", "alias", "from", "to", "reason", title="alias history")
+        hist = make_table("when", "alias", "from", "to", "reason", title="alias history")
         for h in history:
-            hist.add_row(str(h.ts)[:19], h.alias, fmt(h.from_version), str(h.to_version), h.reason)
+            hist.add_row(str(h.ts)[:19], h.alias, fmt(h.from_version), str(h.to_version), escape(h.reason))
         out.print(hist)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from loopline._errors import RegistryError, WorkspaceError
-from loopline.models import load_model
 from loopline.registry import _alerts, _aliases, _controls, _deployments, _loop_steps, _runs
 from loopline.registry._alerts import StoredAlert
 from loopline.registry._controls import Control, ControlKind
@@ -29,6 +28,27 @@ from loopline.workspace import ENV_DB_URL, Workspace
 
 if TYPE_CHECKING:
     from loopline.models import TrainedModel
+
+
+def __getattr__(name: str) -> Any:
+    """``load_model`` (:func:`loopline.models.load_model`), imported on first use.
+
+    Loading is the only thing the registry needs from :mod:`loopline.models`, and importing that pulls in
+    LightGBM, scikit-learn and SciPy: a process that only lists versions (``loopline models list``) should
+    not pay for them. The name stays reachable (and replaceable) as ``loopline.registry._registry.load_model``.
+    """
+    if name == "load_model":
+        from loopline.models import load_model
+
+        globals()["load_model"] = load_model
+        return load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _model_loader() -> Callable[..., TrainedModel]:
+    """The module's ``load_model``: the one set on the module if any (a test's stand-in), else the real one."""
+    loader: Callable[..., TrainedModel] = globals().get("load_model") or __getattr__("load_model")
+    return loader
 
 
 class Registry:
@@ -150,8 +170,7 @@ class Registry:
                 f"exist. Restore the folder from a backup or register the model again (artifact root: "
                 f"{self.workspace.artifact_root})."
             )
-        # Imported lazily: loading is the only thing the registry needs from loopline.models.
-        model: TrainedModel = load_model(found.artifact_path, sha256=found.sha256)
+        model: TrainedModel = _model_loader()(found.artifact_path, sha256=found.sha256)
         return model
 
     # aliases ------------------------------------------------------------------------------------
