@@ -9,6 +9,7 @@ retrain:
     drift_ignore: [item_id]   #     (features whose drift does not count)
     decay: {metric: roc_auc, drop: 0.02}   # ... when the realised metric falls this far below the champion's
   mode: full                  # full: retrain on the sliding window; warm_start: continue the champion's booster
+                              # (its encoders kept: a category new since the champion stays unknown to it)
   window: 28d                 # the training data: this long before now (null: all of it)
   min_interval: 1d            # never start a retrain sooner than this after the last one
   judge: {window: 2d, valid: 2d, min_improvement: 0.0, significant: true}
