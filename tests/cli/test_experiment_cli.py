@@ -41,9 +41,15 @@ def test_design_from_a_given_baseline_matches_the_library() -> None:
                                  "2000", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)["design"]
-    expected = design(ProportionMetric(0.05), mde=0.1, relative=True, daily_units=2000)
+    # by default sized for the always-valid test analyze decides with, read every day
+    expected = design(ProportionMetric(0.05), mde=0.1, relative=True, daily_units=2000, sequential=True)
     assert tuple(body["n_per_arm"]) == expected.n_per_arm and body["days"] == expected.days
-    assert body["n_rule_of_thumb"] == expected.n_rule_of_thumb
+    assert body["n_rule_of_thumb"] == expected.n_rule_of_thumb and body["sequential"] is True
+    assert body["mixing_variance"] == pytest.approx((0.1 * 0.05) ** 2)
+    fixed = runner.invoke(app, ["experiment", "design", "--baseline", "0.05", "--mde", "0.1", "--daily-units",
+                                "2000", "--fixed-horizon", "--json"])
+    once = design(ProportionMetric(0.05), mde=0.1, relative=True, daily_units=2000)
+    assert tuple(json.loads(fixed.stdout)["design"]["n_per_arm"]) == once.n_per_arm < expected.n_per_arm
 
 
 def test_design_from_the_logs_recent_traffic(workspace: Path) -> None:

@@ -188,7 +188,7 @@ def test_daily_series_ends_at_the_final_effect_and_each_look_uses_data_to_that_d
 def test_sequential_is_msprt_over_the_daily_looks(noisy: Built) -> None:
     series = noisy.analysis.daily[0]
     assert series.sequential is not None
-    tau2 = (0.05 * noisy.analysis.arms[0].metrics["ctr"]) ** 2
+    tau2 = (0.05 * series.control[0]) ** 2  # fixed at the first look, never re-estimated
     want = msprt(series.absolute, [((h - lo) / 2 / stats.norm.isf(0.025)) ** 2
                                    for lo, h in zip(series.ci_low, series.ci_high, strict=True)],
                  mixing_variance=tau2, metric="ctr")

@@ -303,6 +303,12 @@ def experiment_design(
     daily_units: Annotated[float | None, typer.Option(help="Eligible units a day; default: from the log.")] = None,
     event: Annotated[str, typer.Option(help="The outcome event in the log.")] = "click",
     days: Annotated[float, typer.Option(help="Days of recent traffic to read from the log.")] = 7.0,
+    sequential: Annotated[bool, typer.Option("--sequential/--fixed-horizon", help="Size for the always-valid test "
+                                                                              "read every day (what analyze decides "
+                                                                              "with by default), or for one read at "
+                                                                              "a fixed horizon.")] = True,
+    looks: Annotated[int | None, typer.Option(help="--sequential: how many reads the power counts (default: one "
+                                                   "a day).", min=1)] = None,
     workspace: WorkspaceDir = None, as_json: Json = False, debug: Debug = False,
 ) -> None:
     """Sample size per arm, power and duration, from a baseline you give or from the log's recent traffic."""
@@ -312,7 +318,8 @@ def experiment_design(
         design_command(mde=mde, metric=metric, baseline=baseline, sigma=sigma, relative=not absolute, alpha=alpha,
                        power=power, arms=arms, traffic_share=traffic_share, daily_units=daily_units, event=event,
                        days=days, workspace=None if baseline is not None and daily_units is not None
-                       else _workspace(workspace, create=False), as_json=as_json)
+                       else _workspace(workspace, create=False), as_json=as_json, sequential=sequential,
+                       looks=looks)
 
 
 @experiment_app.command("analyze", cls=Command, epilog=example(

@@ -14,7 +14,8 @@ from loopline.cli._console import fmt, make_table, out, print_json
 
 def design_command(*, mde: float, metric: str, baseline: float | None, sigma: float | None, relative: bool,
                    alpha: float, power: float, arms: int, traffic_share: float, daily_units: float | None,
-                   event: str, days: float, workspace: Any, as_json: bool) -> None:
+                   event: str, days: float, workspace: Any, as_json: bool, sequential: bool = True,
+                   looks: int | None = None) -> None:
     from loopline.events import EventLog
     from loopline.experiments import MeanMetric, Metric, ProportionMetric, design, recent_traffic
 
@@ -37,7 +38,8 @@ def design_command(*, mde: float, metric: str, baseline: float | None, sigma: fl
         raise ExperimentError(f"--metric must be proportion, mean or ratio, got {metric!r}.")
     units = daily_units if daily_units is not None else (traffic.daily_units if traffic is not None else None)
     result = design(chosen, mde=mde, relative=relative, alpha=alpha, power=power, arms=arms,
-                    traffic_share=traffic_share, daily_units=units)
+                    traffic_share=traffic_share, daily_units=units, sequential=sequential,
+                    looks=looks if sequential else None)
     if as_json:
         print_json({"design": result.to_dict(), "traffic": None if traffic is None else traffic.to_dict()})
         return
@@ -48,7 +50,10 @@ def design_command(*, mde: float, metric: str, baseline: float | None, sigma: fl
             ("rule of thumb 16 sigma^2 / delta^2 per arm", f"{result.n_rule_of_thumb:,}"),
             ("total units", f"{result.total_units:,}"), ("achieved power", fmt(result.achieved_power)),
             ("alpha per comparison", fmt(result.alpha_per_comparison)),
-            ("days", "-" if result.days is None else str(result.days))]
+            ("days", "-" if result.days is None else str(result.days)),
+            ("test", "always-valid (mSPRT), read every day" if result.sequential else "fixed horizon, read once")]
+    if result.mixing_variance is not None:
+        rows.append(("mixing_variance (for the experiment spec)", f"{result.mixing_variance:.6g}"))
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)
@@ -91,14 +96,22 @@ def show_analysis(outcome: Any) -> None:
         arms.add_row(a.arm, f"{a.weight:.0%}", f"{a.units:,}", f"{a.exposures:,}",
                      *[fmt(a.metrics.get(m.name)) for m in analysis.spec.metrics])
     out.print(arms)
-    effects = make_table("arm", "metric", "relative effect", "95% CI", "adjusted p", "verdict", title="effects")
+    level = f"{1 - analysis.spec.alpha:.0%} CI"
+    sequential = any(analysis.always_valid_ci(e.arm, e.metric) is not None for e in analysis.effects)
+    effects = make_table("arm", "metric", "relative effect", level, "absolute effect", f"fixed-horizon {level}",
+                         *(["always-valid CI"] if sequential else []), "adjusted p", "verdict", title="effects")
     for e in analysis.effects:
-        eff = e.effect
+        eff = e.tested
         ci = "" if eff.relative_ci is None else f"[{eff.relative_ci[0]:+.2%}, {eff.relative_ci[1]:+.2%}]"
         rel = "n/a" if eff.relative is None else f"{eff.relative:+.2%}"
-        effects.add_row(e.arm, e.metric, rel, ci, f"{e.adjusted_p_value:.3g}",
-                        e.direction if e.significant else "not significant")
+        valid = analysis.always_valid_ci(e.arm, e.metric)
+        always = [] if not sequential else ["" if valid is None else f"[{valid[0]:+.3g}, {valid[1]:+.3g}]"]
+        effects.add_row(e.arm, e.metric, rel, ci, f"{eff.absolute:+.3g}",
+                        f"[{eff.absolute_ci[0]:+.3g}, {eff.absolute_ci[1]:+.3g}]", *always,
+                        f"{e.adjusted_p_value:.3g}", analysis.verdict(e.arm, e.metric))
     out.print(effects)
+    for note in analysis.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
     for issue in analysis.validity.issues:
         out.print(f"[red]invalid:[/] {escape(issue)}")
     for warning in analysis.validity.warnings:

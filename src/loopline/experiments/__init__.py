@@ -17,7 +17,7 @@ the daily cumulative effect with always-valid inference), :func:`decide` and :fu
 from __future__ import annotations
 
 from loopline.experiments._analysis import ArmSummary, ExperimentAnalysis, GuardrailCheck, MetricEffect, analyze
-from loopline.experiments._cuped import CupedResult, cuped, cuped_ratio
+from loopline.experiments._cuped import CovariateUnusable, CupedResult, cuped, cuped_ratio
 from loopline.experiments._decision import Decision, decide, promote_on_ship
 from loopline.experiments._definition import CupedSpec, ExperimentSpec, GuardrailSpec, MetricSpec
 from loopline.experiments._design import (
@@ -48,11 +48,13 @@ from loopline.experiments._sequential import (
     SequentialResult,
     always_valid_p_values,
     confidence_sequence,
+    design_mixing_variance,
     msprt,
+    msprt_power,
 )
 from loopline.experiments._series import DailySeries, NoveltyCheck
 from loopline.experiments._srm import DailySrm, SrmResult, srm, srm_by_day
-from loopline.experiments._traffic import Traffic, recent_traffic
+from loopline.experiments._traffic import Enrolment, Traffic, fit_enrolment, recent_traffic
 from loopline.experiments._validity import AACheck, CalibrationCheck, Validity, check_assignments
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "AdjustedPValues",
     "ArmSummary",
     "CalibrationCheck",
+    "CovariateUnusable",
     "CupedResult",
     "CupedSpec",
     "DailySeries",
@@ -67,6 +70,7 @@ __all__ = [
     "Decision",
     "Design",
     "Effect",
+    "Enrolment",
     "ExperimentAnalysis",
     "ExperimentSpec",
     "GuardrailCheck",
@@ -100,9 +104,12 @@ __all__ = [
     "cuped_ratio",
     "decide",
     "design",
+    "design_mixing_variance",
     "estimate_ratio",
+    "fit_enrolment",
     "mde",
     "msprt",
+    "msprt_power",
     "non_inferiority",
     "power",
     "preference_test",

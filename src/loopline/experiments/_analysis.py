@@ -9,13 +9,21 @@ even when the treatment changes the denominator). The p-values of every (arm, me
 CUPED-adjusted when CUPED ran, are adjusted together (Holm or Benjamini-Hochberg). Guardrails are
 non-inferiority tests of the unadjusted effects. The primary metric also gets its cumulative effect
 at the end of every UTC day and, with ``sequential``, the mSPRT always-valid p-values and confidence
-sequence over those looks with mixing variance ``(mde_relative * control value)^2``.
+sequence over those looks with the spec's ``mixing_variance`` (fixed at design time), else
+``(mde_relative * control value at the first look)^2``, fixed then.
+
+One verdict per effect, in the words the decision uses (:meth:`ExperimentAnalysis.verdict`): with
+``sequential`` the primary metric is "better" or "worse" only once the always-valid test says so, and
+"not yet conclusive" while the fixed-horizon interval excludes 0 but the always-valid one does not.
+CUPED without pre-period data (or with a covariate that is the same for every unit) falls back to the
+unadjusted effect with a note in ``notes``. The new units of each day give the enrolment curve
+(:func:`~loopline.experiments._traffic.fit_enrolment`) the decision's "more days" come from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,7 +32,7 @@ import pandas as pd
 from loopline._errors import ExperimentError
 from loopline.events import EventLog
 from loopline.experiments import _aggregates, _frames
-from loopline.experiments._cuped import CupedResult, cuped, cuped_ratio
+from loopline.experiments._cuped import CovariateUnusable, CupedResult, cuped, cuped_ratio
 from loopline.experiments._definition import EXPOSURES, ExperimentSpec, MetricSpec
 from loopline.experiments._design import Design, MeanMetric, ProportionMetric, RatioMetric, design
 from loopline.experiments._effects import Effect, compare_means, compare_proportions, compare_ratios
@@ -32,13 +40,16 @@ from loopline.experiments._guardrails import GuardrailResult, non_inferiority
 from loopline.experiments._multiple import AdjustedPValues, adjust_pvalues
 from loopline.experiments._offline import OfflineOnline, offline_online
 from loopline.experiments._result import ResultDict
+from loopline.experiments._sequential import SequentialResult
 from loopline.experiments._series import DailySeries, daily_series, novelty
+from loopline.experiments._traffic import Enrolment, fit_enrolment
 from loopline.experiments._validity import Validity, aa_check, assess, calibration_checks
 
 if TYPE_CHECKING:
     from loopline.registry import Registry
 
 Direction = Literal["better", "worse", "neutral"]
+EffectVerdict = Literal["better", "worse", "not significant", "not yet conclusive"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,11 @@ class MetricEffect(ResultDict):
     significant: bool
     direction: Direction
 
+    @property
+    def tested(self) -> Effect:
+        """The effect the p-value belongs to: CUPED's adjusted one when CUPED ran, else the plain one."""
+        return self.cuped.adjusted if self.cuped is not None else self.effect
+
 
 @dataclass(frozen=True)
 class GuardrailCheck(ResultDict):
@@ -90,6 +106,8 @@ class ExperimentAnalysis(ResultDict):
     validity: Validity
     design: Design | None
     offline_online: tuple[OfflineOnline, ...]
+    enrolment: Enrolment | None = None
+    notes: tuple[str, ...] = ()
 
     def effect(self, arm: str, metric: str) -> MetricEffect:
         for found in self.effects:
@@ -99,8 +117,47 @@ class ExperimentAnalysis(ResultDict):
                               f"arms: {', '.join(self.spec.treatments)}; metrics: "
                               f"{', '.join(m.name for m in self.spec.metrics)}.")
 
+    def sequential_test(self, arm: str) -> SequentialResult | None:
+        """The always-valid test of ``arm``'s primary effect when the spec decides sequentially, else None."""
+        if not self.spec.sequential:
+            return None
+        series = next((s for s in self.daily if s.arm == arm), None)
+        return None if series is None else series.sequential
+
+    def always_valid_ci(self, arm: str, metric: str) -> tuple[float, float] | None:
+        """The always-valid interval of the absolute effect at the last look (primary metric, sequential only)."""
+        found = self.sequential_test(arm) if metric == self.spec.primary else None
+        if found is None or not found.ci_low:
+            return None
+        return found.ci_low[-1], found.ci_high[-1]
+
+    def verdict(self, arm: str, metric: str) -> EffectVerdict:
+        """What the effect of ``arm`` on ``metric`` says, in the words the decision uses.
+
+        The primary metric with ``sequential`` follows the always-valid test: "better" or "worse" once
+        its p-value is below alpha (the sign of the estimate where it stopped), else "not yet
+        conclusive" while the fixed-horizon test (the adjusted p, or the interval shown) would call it,
+        else "not significant". Other metrics, or without ``sequential``: the adjusted p decides.
+        """
+        found = self.effect(arm, metric)
+        sign = 1.0 if found.higher_is_better else -1.0
+        test = self.sequential_test(arm) if metric == self.spec.primary else None
+        if test is None or not test.p_values:
+            if found.significant and found.direction != "neutral":
+                return "better" if found.direction == "better" else "worse"
+            return "not significant"
+        if test.p_values[-1] < test.alpha:
+            gain = sign * test.estimates[(test.stop_look or len(test.estimates)) - 1]
+            return "better" if gain > 0 else "worse" if gain < 0 else "not significant"
+        low, high = found.tested.absolute_ci
+        return "not yet conclusive" if found.significant or low > 0 or high < 0 else "not significant"
+
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
+        for row, e in zip(data["effects"], self.effects, strict=True):
+            row["verdict"] = self.verdict(e.arm, e.metric)
+            ci = self.always_valid_ci(e.arm, e.metric)
+            row["always_valid_ci"] = None if ci is None else list(ci)
         data["spec"] = self.spec.model_dump(mode="json")
         data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
         return data
@@ -140,6 +197,30 @@ def _cuped(metric: MetricSpec, units: pd.DataFrame, is_c: np.ndarray, is_t: np.n
                        pre_treatment=(u[is_t], v[is_t]), alpha=alpha, metric=metric.name)
 
 
+def _enrolment(assigned_day: np.ndarray, start_us: int, end_us: int) -> Enrolment | None:
+    """New units per UTC day of the window ``[start_us, end_us)``, each day weighted by its share inside it."""
+    first, last = start_us // _frames.DAY_US, (end_us - 1) // _frames.DAY_US
+    days = np.arange(first, last + 1, dtype=np.int64)
+    counts = np.bincount(np.clip(assigned_day - first, 0, last - first), minlength=days.size)
+    inside = np.minimum(end_us, (days + 1) * _frames.DAY_US) - np.maximum(start_us, days * _frames.DAY_US)
+    labels = [str((pd.Timestamp(0, tz="UTC") + pd.Timedelta(days=int(d))).date()) for d in days]
+    try:
+        return fit_enrolment(counts, np.clip(inside / _frames.DAY_US, 0.0, 1.0), days=labels)
+    except ExperimentError:
+        return None
+
+
+def _no_pre_period(spec: ExperimentSpec, units: pd.DataFrame, start: datetime) -> str | None:
+    """The note when CUPED is asked for but no unit was exposed in the pre-period."""
+    if spec.cuped is None or units["pre_exposures"].to_numpy().any():
+        return None
+    since = (start - timedelta(days=spec.cuped.pre_days)).isoformat()[:16]
+    return (f"CUPED is off: no unit of experiment '{spec.name}' has a served exposure in the {spec.cuped.pre_days:g} "
+            f"day(s) before its start ({since} to {start.isoformat()[:16]}), so every effect is unadjusted. Check the "
+            "pre-period exposures are logged (same deployment and unit column), lengthen cuped.pre_days, or remove "
+            "'cuped:' from the experiment spec.")
+
+
 def _direction(effect: Effect, higher_is_better: bool) -> Direction:
     gain = effect.absolute if higher_is_better else -effect.absolute
     return "better" if gain > 0 else "worse" if gain < 0 else "neutral"
@@ -157,7 +238,7 @@ def _primary_design(spec: ExperimentSpec, units: pd.DataFrame, is_c: np.ndarray,
         else:
             model = RatioMetric.from_units(x[is_c], x[is_c] if y is None else y[is_c], name=metric.name)
         return design(model, mde=spec.mde_relative, relative=True, alpha=spec.alpha, arms=len(spec.arms),
-                      shares=spec.shares, daily_units=len(units) / max(days, 1.0))
+                      shares=spec.shares, daily_units=len(units) / max(days, 1.0), sequential=spec.sequential)
     except ExperimentError:
         return None
 
@@ -191,15 +272,23 @@ def analyze(log: EventLog, spec: ExperimentSpec, *, registry: Registry | None = 
             values[m.name] = float(x.sum() / y.sum()) if y is not None and y.sum() else float(x.mean())
         summaries.append(ArmSummary(arm=arm, weight=spec.arms[arm], units=len(rows),
                                     exposures=int(rows["exposures"].sum()), metrics=values))
+    no_pre = _no_pre_period(spec, units, frame.start)
+    notes = [] if no_pre is None else [no_pre]
     raw: list[tuple[str, MetricSpec, Effect, CupedResult | None]] = []
     for arm in spec.treatments:
         is_t = arm_of == arm
         for m in spec.metrics:
             x, y = unit_values(units, m)
+            adjusted = None
             try:
                 effect = _compare(m, (x[is_c], None if y is None else y[is_c]),
                                   (x[is_t], None if y is None else y[is_t]), spec.alpha)
-                adjusted = _cuped(m, units, is_c, is_t, spec.alpha) if spec.cuped is not None else None
+                if spec.cuped is not None and no_pre is None:
+                    try:
+                        adjusted = _cuped(m, units, is_c, is_t, spec.alpha)
+                    except CovariateUnusable as exc:
+                        notes.append(f"CUPED is off for '{m.name}', {arm} vs {spec.control}: {exc} The effect "
+                                     "shown is unadjusted.")
             except ExperimentError as exc:
                 raise ExperimentError(f"experiment '{spec.name}', {arm} vs {spec.control}: {exc}") from None
             raw.append((arm, m, effect, adjusted))
@@ -220,11 +309,10 @@ def analyze(log: EventLog, spec: ExperimentSpec, *, registry: Registry | None = 
     start_us, end_us = _frames._us(frame.start), _frames._us(frame.end)
     assigned_day = _frames.micros(units["assigned"]) // _frames.DAY_US
     enrolled = pd.DataFrame({"arm": arm_of, "day": assigned_day, "units": 1.0})
-    control_value = summaries[0].metrics[primary.name]
-    tau2 = (spec.mde_relative * control_value) ** 2 if spec.sequential and control_value else None
     daily = daily_series(increments, enrolled, kind=primary.kind, metric=primary.name, arms=spec.arm_names,
                          first_day=start_us // _frames.DAY_US, last_day=(end_us - 1) // _frames.DAY_US,
-                         alpha=spec.alpha, mixing_variance=tau2)
+                         alpha=spec.alpha, mixing_variance=spec.mixing_variance if spec.sequential else None,
+                         mde_relative=spec.mde_relative if spec.sequential else None)
     first = _frames.micros(units["first_exposure"].dropna())
     max_age = (end_us - first) // _frames.DAY_US - 1
     eligible = pd.DataFrame({"arm": units.loc[units["first_exposure"].notna(), "arm"].to_numpy(),
@@ -246,4 +334,5 @@ def analyze(log: EventLog, spec: ExperimentSpec, *, registry: Registry | None = 
         experiment=spec.name, spec=spec, start=frame.start, end=frame.end, arms=tuple(summaries), effects=effects,
         adjustment=family, guardrails=guardrails, daily=daily, validity=validity,
         design=_primary_design(spec, units, is_c, days), offline_online=gaps,
+        enrolment=_enrolment(assigned_day, start_us, end_us), notes=tuple(notes),
     )

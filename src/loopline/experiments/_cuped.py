@@ -20,6 +20,10 @@ the difference of adjusted ratios, an estimate of ``R_t - R_c`` even when the tr
 denominator (exposures per unit), and the relative effect is that difference over the adjusted
 control ratio with the delta-method interval of :func:`~loopline.experiments._effects.build_effect`.
 With ``y = v = 1`` it is CUPED on means with theta from ``Y ~ 1 + T + X``.
+
+A covariate that cannot reduce variance (no pre-period data, or the same value for every unit) raises
+:class:`CovariateUnusable`, an :class:`~loopline.ExperimentError` the analysis turns into a note and
+an unadjusted effect rather than a failed analysis.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from loopline._errors import ExperimentError
 from loopline.experiments import _checks
 from loopline.experiments._effects import Effect, _zero_variance, build_effect, compare_ratios, welch
 from loopline.experiments._result import ResultDict
+
+
+class CovariateUnusable(ExperimentError):
+    """The pre-experiment covariate cannot adjust anything: it is missing (no pre-period data) or constant."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def cuped(control: ArrayLike, treatment: ArrayLike, *, pre_control: ArrayLike, p
     x_dev = x - x_mean
     sxx = float(x_dev @ x_dev)
     if sxx == 0:
-        raise ExperimentError(
+        raise CovariateUnusable(
             f"metric '{metric}': the pre-experiment covariate is {x[0]:g} for every unit in both arms "
             "(zero variance), so it cannot reduce variance. Use a covariate that varies, or drop CUPED."
         )
@@ -100,10 +108,11 @@ def _ratio_arm(numerator: ArrayLike, denominator: ArrayLike, *, metric: str, arm
     _checks.same_length(x, y, metric=name, arm=arm, names=("numerator", "denominator"))
     total = float(y.sum())
     if total == 0:
+        error = ExperimentError if period == "post" else CovariateUnusable
         fix = ("Check the denominator events (e.g. impressions) were joined." if period == "post" else
                "Lengthen cuped.pre_days so units have pre-period exposures, or drop CUPED for this metric.")
-        raise ExperimentError(f"metric '{name}', arm '{arm}': the denominator sums to 0 over {y.size} units, "
-                              f"so the ratio is undefined. {fix}")
+        raise error(f"metric '{name}', arm '{arm}': the denominator sums to 0 over {y.size} units, "
+                    f"so the ratio is undefined. {fix}")
     ratio = float(x.sum()) / total
     return (x - ratio * y) / (total / y.size), np.stack([x, y]), ratio
 
@@ -133,7 +142,7 @@ def cuped_ratio(control: tuple[ArrayLike, ArrayLike], treatment: tuple[ArrayLike
     unadjusted = compare_ratios((post_c[0], post_c[1]), (post_t[0], post_t[1]), alpha=alpha, metric=metric)
     sgg = float(g_c @ g_c + g_t @ g_t)
     if sgg == 0:
-        raise ExperimentError(
+        raise CovariateUnusable(
             f"metric '{metric}': the pre-experiment ratio is the same for every unit of each arm (zero "
             "variance), so it cannot reduce variance. Use a covariate that varies, or drop CUPED."
         )

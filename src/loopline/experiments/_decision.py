@@ -3,12 +3,17 @@
 Rules, in order:
 1. A/A mode: nothing to ship; the reasons say whether the A/A check passed.
 2. Invalid randomisation (sample ratio mismatch, units in several arms): "do not ship", fix it first.
-3. Per treatment arm: a breached guardrail rules the arm out; the primary metric significantly better
-   (always-valid p below alpha with ``sequential``, else the multiplicity-adjusted p) with every
-   guardrail passing makes it a candidate; significantly worse rules it out; anything else (including
-   a guardrail not yet shown to pass) needs more data.
+3. Per treatment arm: a breached guardrail rules the arm out; the primary metric's verdict
+   (:meth:`~loopline.experiments.ExperimentAnalysis.verdict`, the words the effects table shows) decides
+   the rest: "better" (always-valid p below alpha with ``sequential``, else the multiplicity-adjusted p)
+   with every guardrail passing makes it a candidate; "worse" rules it out; "not yet conclusive" (the
+   fixed-horizon interval excludes 0, the always-valid one does not), "not significant" or a guardrail
+   not yet shown to pass needs more data.
 4. "ship" the candidate with the largest improvement; else "keep running" while some arm is
-   undecided (with the units the design asks for at the observed variance); else "do not ship".
+   undecided; else "do not ship". "Keep running" says how many more units the design asks for at the
+   observed variance and how many days the observed enrolment curve needs to supply them (new units per
+   day fall as returning units are already enrolled), or that the eligible population cannot supply
+   them at all.
 
 Promotion on "ship" moves ``champion`` only to the version the shipping arm served on every one of
 its served exposures (see :func:`check_shipped_version`).
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from loopline._errors import ExperimentError
 from loopline.experiments._analysis import ExperimentAnalysis
 from loopline.experiments._result import ResultDict
+from loopline.experiments._traffic import Enrolment
 
 if TYPE_CHECKING:
     from loopline.registry import AliasChange, Registry
@@ -45,10 +51,13 @@ class Decision(ResultDict):
 
 
 def summarize(analysis: ExperimentAnalysis, arm: str) -> str:
-    """The primary effect of ``arm`` in one line, e.g. ``ctr treatment vs control: +8.1% (95% CI ...)``."""
+    """The primary effect of ``arm`` in one line, e.g. ``ctr treatment vs control: +8.1% (95% CI ...)``.
+
+    The effect is the one the p-value belongs to (CUPED-adjusted when CUPED ran), as in the effects table.
+    """
     spec = analysis.spec
     found = analysis.effect(arm, spec.primary)
-    e = found.effect
+    e = found.tested
     level = f"{1 - spec.alpha:.0%} CI"
     if e.relative is not None and e.relative_ci is not None:
         size = f"{e.relative:+.2%} ({level} {e.relative_ci[0]:+.2%} to {e.relative_ci[1]:+.2%})"
@@ -69,19 +78,26 @@ def _verdict(analysis: ExperimentAnalysis, arm: str) -> tuple[Verdict, float, li
         return "breach", 0.0, [f"guardrail breached in '{arm}': {g.message}" for g in failed]
     found = analysis.effect(arm, spec.primary)
     sign = 1.0 if found.higher_is_better else -1.0
-    series = next((s for s in analysis.daily if s.arm == arm), None)
-    if spec.sequential and series is not None and series.sequential is not None:
-        result = series.sequential
-        significant = result.p_values[-1] < spec.alpha
+    word = analysis.verdict(arm, spec.primary)
+    significant = word in ("better", "worse")
+    result = analysis.sequential_test(arm)
+    if result is not None and result.p_values:
+        series = next(s for s in analysis.daily if s.arm == arm)
         look = (result.stop_look or len(result.estimates)) - 1
         gain = sign * result.estimates[look]
         how = f"always-valid p={result.p_values[-1]:.2g} (mSPRT; stopped on {series.stop_day})" if significant \
             else f"always-valid p={result.p_values[-1]:.2g} >= {spec.alpha:g}"
     else:
-        significant = found.significant
-        gain = sign * (found.cuped.adjusted.absolute if found.cuped is not None else found.effect.absolute)
+        gain = sign * found.tested.absolute
         how = f"adjusted p={found.adjusted_p_value:.2g}" + (" < " if significant else " >= ") + f"{spec.alpha:g}"
     summary = summarize(analysis, arm)
+    if word == "not yet conclusive":
+        fixed, valid = found.tested.absolute_ci, analysis.always_valid_ci(arm, spec.primary)
+        shown = "" if valid is None else f" ({valid[0]:+.3g} to {valid[1]:+.3g})"
+        return "pending", gain, [f"'{spec.primary}' is not yet conclusive in '{arm}': the fixed-horizon "
+                                 f"{1 - spec.alpha:.0%} interval ({fixed[0]:+.3g} to {fixed[1]:+.3g}) excludes 0 but "
+                                 f"the always-valid one{shown} does not ({how}), so an effect this size may still "
+                                 f"be chance after looking every day: {summary}."]
     if significant and gain < 0:
         return "worse", gain, [f"'{spec.primary}' is significantly worse in '{arm}' ({how}): {summary}."]
     if significant and gain > 0:
@@ -92,6 +108,14 @@ def _verdict(analysis: ExperimentAnalysis, arm: str) -> tuple[Verdict, float, li
         held = f"; guardrails hold ({', '.join(g.metric for g in guards)})" if guards else ""
         return "ship", gain, [f"'{spec.primary}' is significantly better in '{arm}' ({how}): {summary}{held}."]
     return "pending", gain, [f"'{spec.primary}' shows no significant difference yet in '{arm}' ({how}): {summary}."]
+
+
+def _enrolment_trend(curve: Enrolment) -> str:
+    """The observed and fitted enrolment in words (first and last day's new units, the fitted fall per day)."""
+    seen = f"{curve.new_units[0]:,} new units on {curve.days[0]}, {curve.new_units[-1]:,} on {curve.days[-1]}"
+    if curve.decay >= 1.0:
+        return f"{seen}; about {curve.rate:,.0f} a day and not falling"
+    return f"{seen}; a fitted fall of {1 - curve.decay:.0%} a day as returning units are already enrolled"
 
 
 def _more_units(analysis: ExperimentAnalysis) -> str | None:
@@ -105,9 +129,23 @@ def _more_units(analysis: ExperimentAnalysis) -> str | None:
     if not any(extra):
         return head + "; the arms already have that many, so the true effect is probably smaller than that."
     more = f"{head}: about {sum(extra):,} more units"
-    if plan.daily_units:
-        more += f", roughly {math.ceil(sum(extra) / plan.daily_units)} more day(s) at the observed enrolment"
-    return more + "."
+    curve = analysis.enrolment
+    if curve is None:
+        if plan.daily_units:
+            more += f", roughly {math.ceil(sum(extra) / plan.daily_units)} more day(s) at the observed enrolment"
+        return more + "."
+    shares = analysis.spec.shares
+    # new units split by the configured shares, so the arm furthest behind its share sets what must enrol
+    needed = max(e / (s / sum(shares)) for e, s in zip(extra, shares, strict=True))
+    days = curve.days_for(needed)
+    if days is not None:
+        return f"{more}, roughly {days} more day(s) at the observed enrolment ({_enrolment_trend(curve)})."
+    supply = 0.0 if curve.remaining is None else curve.remaining
+    return (f"{more}, but the eligible population is nearly exhausted ({_enrolment_trend(curve)}): all the days to "
+            f"come can supply only about {supply:,.0f} more units, so the experiment cannot reach the design however "
+            "many more day(s) it runs. "
+            "Enrol a larger share of traffic or more deployments, or design for a larger minimum detectable effect "
+            "(mde_relative).")
 
 
 def decide(analysis: ExperimentAnalysis) -> Decision:

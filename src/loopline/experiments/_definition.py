@@ -97,7 +97,14 @@ class CupedSpec(_Strict):
 
 
 class ExperimentSpec(_Strict):
-    """An A/B test: arms and their configured split, metrics, primary, guardrails and how to read them."""
+    """An A/B test: arms and their configured split, metrics, primary, guardrails and how to read them.
+
+    With ``sequential`` (the default) the primary metric is read with the always-valid mSPRT, whose
+    mixing variance ``tau^2`` must be fixed before the experiment starts: ``mixing_variance`` is the
+    ``mixing_variance`` of the design that sized it (``design(..., sequential=True)``, the square of the
+    absolute minimum detectable effect ``mde_relative * baseline``), in squared units of the primary
+    metric. Left out, the analysis has to fix it from the data it reads.
+    """
 
     name: str
     control: str = "control"
@@ -115,6 +122,7 @@ class ExperimentSpec(_Strict):
     sequential: bool = True
     aa: bool = False
     mde_relative: float = Field(default=0.05, gt=0, allow_inf_nan=False)
+    mixing_variance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

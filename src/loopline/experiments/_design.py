@@ -12,6 +12,18 @@ a hair below the textbook ``(z + z_power)^2 (var_c + var_t / k) / delta^2``, whi
 region). With ``test="t"`` the power is the noncentral t with ``n_c + n_t - 2`` degrees of freedom and
 noncentrality ``delta / se`` (``statsmodels`` ``tt_ind_solve_power`` for equal variances).
 
+With ``sequential=True`` the experiment is sized for the test that decides it by default (see
+:class:`loopline.experiments.ExperimentSpec`, ``sequential``): the always-valid mSPRT
+(:mod:`loopline.experiments._sequential`) with its mixing variance fixed at design time,
+``tau^2 = delta^2`` (``Design.mixing_variance``; store it in the experiment spec's ``mixing_variance``).
+The size is the smallest at which the mSPRT, read at the looks the design assumes, rejects with
+probability ``power`` when the true effect is the MDE. The looks: ``looks`` equally spaced reads when
+given; else one read a day when ``daily_units`` is known, as :func:`analyze` reads an experiment (a
+daily read within half a day of the last is not counted); else one read at the end, the cautious
+choice, since every extra look only adds power. At most 100 reads are counted (evenly chosen), which
+slightly overstates the size for longer schedules. Always-valid inference costs units: for a single
+read about 1.9 times the fixed-horizon size at alpha 0.05 and power 0.8, less with more reads.
+
 Per-unit variances by metric kind:
 - proportion with baseline ``p``: ``var_c = p(1-p)``, ``var_t = (p+delta)(1-p-delta)`` (unpooled);
 - mean: ``var_c = var_t = sigma^2``;
@@ -20,25 +32,30 @@ Per-unit variances by metric kind:
 >>> d = design(ProportionMetric(0.10), mde=0.01)
 >>> d.n_per_arm, d.n_rule_of_thumb
 ((14749, 14749), 14400)
+>>> s = design(ProportionMetric(0.10), mde=0.01, sequential=True, daily_units=2000)
+>>> s.n_per_arm, s.looks, s.days, s.mixing_variance
+((25500, 25500), 26, 26, 0.0001)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
 from loopline._errors import ExperimentError
 from loopline.experiments import _checks
 from loopline.experiments._result import ResultDict
+from loopline.experiments._sequential import design_mixing_variance, msprt_power
 
 Correction = Literal["bonferroni", "none"]
 Test = Literal["z", "t"]
+MAX_LOOKS = 100
 
 
 @dataclass(frozen=True)
@@ -141,7 +158,12 @@ Metric = ProportionMetric | MeanMetric | RatioMetric
 
 @dataclass(frozen=True)
 class Design(ResultDict):
-    """A sized experiment: units per arm (control first), total, duration and the figures behind them."""
+    """A sized experiment: units per arm (control first), total, duration and the figures behind them.
+
+    ``sequential`` says which test the size is for: the always-valid mSPRT with ``mixing_variance``
+    (``tau^2``, to be fixed in the experiment spec) read ``looks`` times, or a fixed-horizon test read
+    once at the end (``mixing_variance`` and ``looks`` are then None).
+    """
 
     metric: str
     kind: str
@@ -163,6 +185,9 @@ class Design(ResultDict):
     traffic_share: float
     days: int | None
     formula: str
+    sequential: bool
+    mixing_variance: float | None
+    looks: int | None
 
 
 def _kind(metric: Metric) -> str:
@@ -223,6 +248,52 @@ def _solve_n_control(delta: float, var_c: float, var_t: float, ratio: float, alp
     if gap(low) >= 0:
         return low
     return float(optimize.brentq(gap, low, high, xtol=1e-10, rtol=1e-12))
+
+
+Schedule = Callable[[float], NDArray[np.float64]]
+
+
+def _schedule(*, looks: int | None, per_day: float | None) -> Schedule:
+    """The looks as fractions of the total units (increasing, the last 1), given the total."""
+
+    def fractions(total: float) -> NDArray[np.float64]:
+        if looks is not None:
+            steps = np.arange(1, looks + 1, dtype=np.float64) / looks
+        elif per_day is not None:
+            earlier = max(0, math.floor(total / per_day - 0.5))  # daily reads at least half a day before the end
+            days = np.arange(1, earlier + 1, dtype=np.float64) if earlier < MAX_LOOKS else \
+                np.unique(np.round(np.linspace(1, earlier, MAX_LOOKS - 1)))
+            steps = np.append(days * per_day / total, 1.0)
+        else:
+            steps = np.ones(1)
+        if steps.size > MAX_LOOKS:
+            steps = steps[np.unique(np.round(np.linspace(0, steps.size - 1, MAX_LOOKS)).astype(np.int64))]
+        return np.asarray(steps, dtype=np.float64)
+
+    return fractions
+
+
+def _sequential_power(delta: float, var_c: float, var_t: float, n_c: float, n_t: float, alpha: float, tau2: float,
+                      fractions: NDArray[np.float64]) -> float:
+    final = var_c / n_c + var_t / n_t
+    return msprt_power(delta, final / fractions, mixing_variance=tau2, alpha=alpha)
+
+
+def _solve_total_sequential(delta: float, var_c: float, var_t: float, shares: tuple[float, float], alpha: float,
+                            target: float, tau2: float, schedule: Schedule) -> float:
+    """The (fractional) total whose mSPRT power over the scheduled looks first reaches ``target``."""
+    s_c, s_t = shares
+
+    def gap(total: float) -> float:
+        return _sequential_power(delta, var_c, var_t, s_c * total, s_t * total, alpha, tau2, schedule(total)) - target
+
+    fixed = _solve_n_control(delta, var_c, var_t, s_t / s_c, alpha, target, "z") / s_c
+    low, high = fixed / 2.0, fixed * 2.0
+    while gap(low) >= 0:
+        low /= 2.0
+    while gap(high) < 0:
+        low, high = high, high * 2.0
+    return float(optimize.brentq(gap, low, high, xtol=1e-9, rtol=1e-10))
 
 
 def power(metric: Metric, n_control: float, n_treatment: float | None = None, *, mde: float,
@@ -288,7 +359,8 @@ def mde(metric: Metric, n_control: float, n_treatment: float | None = None, *, p
 
 def design(metric: Metric, *, mde: float, relative: bool = False, alpha: float = 0.05, power: float = 0.8,
            arms: int = 2, shares: Sequence[float] | None = None, correction: Correction = "bonferroni",
-           test: Test = "z", daily_units: float | None = None, traffic_share: float = 1.0) -> Design:
+           test: Test = "z", daily_units: float | None = None, traffic_share: float = 1.0,
+           sequential: bool = False, looks: int | None = None) -> Design:
     """Size an experiment comparing each treatment arm with control (the first arm).
 
     ``shares`` are the arms' fractions of the experiment's traffic (default equal). The total is the
@@ -296,8 +368,19 @@ def design(metric: Metric, *, mde: float, relative: bool = False, alpha: float =
     ``daily_units`` is the number of new eligible units a day and ``traffic_share`` the fraction of them
     enrolled, giving ``days``. ``n_rule_of_thumb`` is Kohavi's ``16 sigma^2 / delta^2`` per arm (control
     variance; alpha 0.05, power 0.8, two equal arms) for comparison with the exact figure.
+
+    ``sequential=True`` sizes for the always-valid mSPRT that :func:`analyze` and :func:`decide` use when
+    the experiment spec's ``sequential`` is on (its default), read ``looks`` times (see the module
+    docstring for the default schedule); ``False`` sizes a fixed-horizon test read once at the end.
     """
     _check_test(test)
+    if sequential and test != "z":
+        raise ExperimentError("test: the sequential design sizes the normal mSPRT; use test='z', or "
+                              "sequential=False for a fixed-horizon Student t test.")
+    if looks is not None and (not sequential or isinstance(looks, bool) or not isinstance(looks, int) or looks < 1):
+        raise ExperimentError(f"looks: expected the number of reads of the sequential test, a whole number >= 1 "
+                              f"with sequential=True, got {looks!r}" + ("" if sequential else " with sequential=False")
+                              + ".")
     a = _alpha_per_comparison(alpha, arms, correction)
     target = _checks.probability(power, name="power")
     split = _checks.shares(shares, arms=arms)
@@ -306,18 +389,28 @@ def design(metric: Metric, *, mde: float, relative: bool = False, alpha: float =
         raise ExperimentError(
             f"traffic_share: expected the fraction of eligible units enrolled, in (0, 1], got {traffic_share!r}."
         )
+    per_day = None if daily_units is None else _checks.positive(daily_units, name="daily_units") * enrolled
     delta = _absolute(metric, mde, relative)
     var_c, var_t = metric.variances(delta)
+    tau2 = design_mixing_variance(delta) if sequential else None
+    schedule = _schedule(looks=looks, per_day=per_day)
     total = 0.0
     for share in split[1:]:
-        ratio = share / split[0]
-        total = max(total, _solve_n_control(delta, var_c, var_t, ratio, a, target, test) / split[0])
+        if tau2 is None:
+            total = max(total, _solve_n_control(delta, var_c, var_t, share / split[0], a, target, test) / split[0])
+        else:
+            total = max(total, _solve_total_sequential(delta, var_c, var_t, (split[0], share), a, target, tau2,
+                                                       schedule))
     n_per_arm = tuple(max(2, math.ceil(share * total - 1e-9)) for share in split)
-    achieved = min(_power(delta, var_c, var_t, n_per_arm[0], n, a, test) for n in n_per_arm[1:])
-    days: int | None = None
-    if daily_units is not None:
-        per_day = _checks.positive(daily_units, name="daily_units") * enrolled
-        days = math.ceil(sum(n_per_arm) / per_day - 1e-9)
+    reads: int | None = None
+    if tau2 is None:
+        achieved = min(_power(delta, var_c, var_t, n_per_arm[0], n, a, test) for n in n_per_arm[1:])
+    else:
+        fractions = schedule(float(sum(n_per_arm)))
+        reads = int(fractions.size)
+        achieved = min(_sequential_power(delta, var_c, var_t, n_per_arm[0], n, a, tau2, fractions)
+                       for n in n_per_arm[1:])
+    days = None if per_day is None else math.ceil(sum(n_per_arm) / per_day - 1e-9)
     baseline = None if metric.mean is None else float(metric.mean)
     return Design(
         metric=metric.name,
@@ -339,12 +432,23 @@ def design(metric: Metric, *, mde: float, relative: bool = False, alpha: float =
         daily_units=None if daily_units is None else float(daily_units),
         traffic_share=enrolled,
         days=days,
-        formula=(
-            "two-sided "
-            + ("z" if test == "z" else "Student t (df = n_c + n_t - 2)")
-            + " test on treatment - control with unpooled per-unit variances; "
-            "power = Phi(|delta|/se - z) + Phi(-|delta|/se - z), se = sqrt(var_c/n_c + var_t/n_t), "
-            f"z at alpha' = {a:g}"
-            + (" (Bonferroni over treatment arms)" if correction == "bonferroni" and arms > 2 else "")
-        ),
+        formula=_formula(test, a, correction, arms, tau2, reads, looks is None and per_day is not None),
+        sequential=tau2 is not None,
+        mixing_variance=tau2,
+        looks=reads,
     )
+
+
+def _formula(test: Test, alpha: float, correction: Correction, arms: int, tau2: float | None, reads: int | None,
+             daily: bool) -> str:
+    bonferroni = " (Bonferroni over treatment arms)" if correction == "bonferroni" and arms > 2 else ""
+    if tau2 is None:
+        return ("fixed horizon: two-sided " + ("z" if test == "z" else "Student t (df = n_c + n_t - 2)")
+                + " test on treatment - control with unpooled per-unit variances, read once at the end; "
+                "power = Phi(|delta|/se - z) + Phi(-|delta|/se - z), se = sqrt(var_c/n_c + var_t/n_t), "
+                f"z at alpha' = {alpha:g}{bonferroni}")
+    when = "once a day" if daily else "equally spaced" if reads and reads > 1 else "once, at the end"
+    return (f"always-valid mSPRT on treatment - control with unpooled per-unit variances, mixing variance "
+            f"tau^2 = mde^2 = {tau2:.4g} fixed now, read {reads} time(s) ({when}); power = the chance the "
+            f"always-valid p-value falls below alpha' = {alpha:g}{bonferroni} at one of those reads when the "
+            "true effect is the MDE")

@@ -123,11 +123,16 @@ def _moments(grid: dict[str, np.ndarray], n: np.ndarray, i: int) -> Moments:
 
 def daily_series(increments: pd.DataFrame, enrolled: pd.DataFrame, *, kind: MetricKind, metric: str,
                  arms: tuple[str, ...], first_day: int, last_day: int, alpha: float,
-                 mixing_variance: float | None) -> tuple[DailySeries, ...]:
+                 mixing_variance: float | None, mde_relative: float | None = None) -> tuple[DailySeries, ...]:
     """Cumulative looks per treatment arm from per-day increments of the moments and of enrolled units.
 
     ``increments`` has ``arm, day`` and the moment columns; ``enrolled`` has ``arm, day, units`` (units
     first assigned that day). Days are days since the epoch; later days fold into ``last_day``.
+
+    The mSPRT's mixing variance is ``mixing_variance`` (fixed at design time) or, without it but with
+    ``mde_relative``, ``(mde_relative * control value at the first look)**2``: fixed once, at the first look, and
+    never re-estimated at later ones (a mixing variance that moves with the data would make the p-values depend
+    on when they are read).
     """
     size = last_day - first_day + 1
     grids, counts = {}, {}
@@ -146,9 +151,12 @@ def daily_series(increments: pd.DataFrame, enrolled: pd.DataFrame, *, kind: Metr
             except ExperimentError:
                 continue
         sequential = None
-        if mixing_variance is not None and looks:
+        tau2 = mixing_variance
+        if tau2 is None and mde_relative is not None and looks and looks[0][1].control:
+            tau2 = (mde_relative * looks[0][1].control) ** 2
+        if tau2 is not None and looks:
             sequential = msprt([e.absolute for _, e in looks], [e.absolute_se ** 2 for _, e in looks],
-                               mixing_variance=mixing_variance, alpha=alpha, metric=metric)
+                               mixing_variance=tau2, alpha=alpha, metric=metric)
         stop = None if sequential is None or sequential.stop_look is None else \
             labels[looks[sequential.stop_look - 1][0]]
         series.append(DailySeries(

@@ -5,6 +5,10 @@ A chi-square goodness-of-fit test of the observed units per arm against the conf
 a mismatch means broken assignment or logging, so false alarms must be rare, and true mismatches at
 experiment scale give far smaller p-values).
 
+The analysis runs it twice: on the units assigned to each arm, and on the units with a served
+exposure (see :mod:`loopline.experiments._validity`), since balanced assignments can hide one arm's
+lost exposures.
+
 >>> srm([101_000, 99_000]).alarm, srm([100_200, 99_800]).alarm
 (True, False)
 """

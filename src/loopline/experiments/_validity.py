@@ -2,6 +2,11 @@
 
 - **Sample ratio** (invalidating): units per arm against the configured weights, chi-square alarm at
   ``p < 0.001``; the same per UTC day of first exposure (an alarming day is a warning).
+- **Sample ratio of exposed units** (invalidating): the same test on the units with at least one served
+  exposure in the window (the units the effects are read from). Assignments can be balanced while one
+  arm's exposures are lost (a logger that fails in one arm, a client that drops them), and then the
+  units left in that arm are no longer a random half. Units, not exposure records, are tested:
+  records per unit may differ by arm for good reasons (the treatment makes units come back more).
 - **Units in several arms** (invalidating): a unit assigned to two arms is counted in its first arm,
   but deterministic assignment never does that, so the randomisation is broken.
 - **A/A** (invalidating, ``aa: true`` only): every arm runs the same policy, so a significant primary
@@ -69,6 +74,7 @@ class Validity(ResultDict):
     valid: bool
     issues: tuple[str, ...]
     warnings: tuple[str, ...]
+    srm_exposed: SrmResult | None = None
 
 
 def _sample_ratio(units: pd.DataFrame, spec: ExperimentSpec) -> tuple[SrmResult, DailySrm]:
@@ -83,6 +89,29 @@ def _sample_ratio(units: pd.DataFrame, spec: ExperimentSpec) -> tuple[SrmResult,
     labels = [str((pd.Timestamp(0, tz="UTC") + pd.Timedelta(days=d)).date()) for d in range(first, last + 1)]
     daily = srm_by_day(table, spec.shares, days=labels, arms=arms, alpha=DEFAULT_SRM_ALPHA)
     return overall, daily
+
+
+def _exposed_ratio(units: pd.DataFrame, spec: ExperimentSpec) -> SrmResult | None:
+    """The sample ratio of units with a served exposure (None without exposure data, or with no exposed unit)."""
+    if "first_exposure" not in units.columns:
+        return None
+    exposed = units.loc[units["first_exposure"].notna(), "arm"].value_counts()
+    if int(exposed.sum()) == 0:
+        return None
+    return srm([int(exposed.get(a, 0)) for a in spec.arm_names], spec.shares, arms=spec.arm_names,
+               alpha=DEFAULT_SRM_ALPHA)
+
+
+def _exposed_issue(exposed: SrmResult, units: pd.DataFrame) -> str:
+    assigned = units["arm"].value_counts()
+    observed = ", ".join(f"{a} {n:,}" for a, n in zip(exposed.arms, exposed.observed, strict=True))
+    expected = ", ".join(f"{a} {s:.1%}" for a, s in zip(exposed.arms, exposed.shares, strict=True))
+    lost = ", ".join(f"{a} {1 - n / int(assigned.get(a, 0)):.1%}" if assigned.get(a, 0) else f"{a} n/a"
+                     for a, n in zip(exposed.arms, exposed.observed, strict=True))
+    return (f"sample ratio mismatch among exposed units: units with a served exposure per arm {observed} against the "
+            f"configured split {expected} (chi-square p={exposed.p_value:.2g} < {exposed.alpha:g}), although the "
+            f"assignments match it; assigned units without a served exposure: {lost}. Exposures of some arm are "
+            f"being lost (logging, the deployment filter, or serving that fails in one arm): {FIX}.")
 
 
 def calibration_checks(sums: pd.DataFrame, arms: tuple[str, ...], event: str) -> tuple[CalibrationCheck, ...]:
@@ -128,8 +157,10 @@ def aa_check(primary: dict[str, Effect], *, alpha: float) -> AACheck:
 
 def assess(units: pd.DataFrame, spec: ExperimentSpec, *, novelty: tuple[NoveltyCheck, ...] = (),
            calibration: tuple[CalibrationCheck, ...] = (), aa: AACheck | None = None) -> Validity:
-    """Gather the checks on the per-unit table (``unit, arm, assigned, arms``) and the given results."""
+    """Gather the checks on the per-unit table (``unit, arm, assigned, arms``, and ``first_exposure`` for the
+    sample ratio of exposed units) and the given results."""
     overall, daily = _sample_ratio(units, spec)
+    exposed = _exposed_ratio(units, spec)
     several = units.loc[units["arms"] > 1, "unit"].astype(str)
     issues, warnings = [], []
     if overall.alarm:
@@ -138,6 +169,8 @@ def assess(units: pd.DataFrame, spec: ExperimentSpec, *, novelty: tuple[NoveltyC
         issues.append(f"sample ratio mismatch: units per arm {observed} against the configured split {expected} "
                       f"(chi-square p={overall.p_value:.2g} < {overall.alpha:g}); assignment or logging is broken, "
                       f"{FIX}.")
+    elif exposed is not None and exposed.alarm:
+        issues.append(_exposed_issue(exposed, units))
     if len(several):
         examples = ", ".join(sorted(several)[:5])
         issues.append(f"{len(several)} unit(s) were assigned to more than one arm (e.g. {examples}); each is counted "
@@ -151,7 +184,7 @@ def assess(units: pd.DataFrame, spec: ExperimentSpec, *, novelty: tuple[NoveltyC
     warnings.extend(c.message for c in calibration if c.flagged)
     return Validity(srm=overall, srm_by_day=daily, units_in_several_arms=len(several),
                     several_arms_examples=tuple(sorted(several)[:5]), novelty=novelty, calibration=calibration,
-                    aa=aa, valid=not issues, issues=tuple(issues), warnings=tuple(warnings))
+                    aa=aa, valid=not issues, issues=tuple(issues), warnings=tuple(warnings), srm_exposed=exposed)
 
 
 def check_assignments(log: EventLog, spec: ExperimentSpec) -> Validity:

@@ -1,5 +1,10 @@
 """The experiment report: the decision and its reasons, effects with intervals, the cumulative effect
-with its always-valid band, sample ratio, novelty, guardrails, calibration and the offline-online gap.
+with its always-valid band, enrolment, sample ratio, novelty, guardrails, calibration and the
+offline-online gap.
+
+The effects table's verdicts are :meth:`~loopline.experiments.ExperimentAnalysis.verdict`, the words
+the decision uses, and the primary metric's always-valid interval sits beside the fixed-horizon one,
+so a fixed interval that excludes 0 next to an always-valid one that does not reads "not yet conclusive".
 
 Rendering only: every number comes from :class:`~loopline.experiments.ExperimentAnalysis` (and an
 optional interleaving result); nothing is computed here but positions on a chart.
@@ -60,9 +65,9 @@ def experiment_sections(analysis: ExperimentAnalysis, interleaving: Interleaving
                         ) -> list[Section]:
     sections = [
         Section("arms", "Arms", (_arms_table(analysis),)),
-        Section("effects", "Effects", (_effects_table(analysis), _figure(_forest(analysis), "fig-effects")),
-                intro="Treatment minus control per metric, with confidence intervals; p-values are adjusted across "
-                      f"metrics ({analysis.adjustment.method})."),
+        Section("effects", "Effects", (_effects_table(analysis), *(Text(n) for n in analysis.notes),
+                                       _figure(_forest(analysis), "fig-effects")),
+                intro=_effects_intro(analysis)),
     ]
     daily = [s for s in analysis.daily if s.days]
     if daily:
@@ -70,6 +75,12 @@ def experiment_sections(analysis: ExperimentAnalysis, interleaving: Interleaving
                                 tuple(_figure(_cumulative(s), f"fig-cumulative-{i}") for i, s in enumerate(daily)),
                                 intro="The primary effect at the end of each day. The shaded band is the always-valid "
                                       "confidence sequence: looking every day does not inflate false positives."))
+    enrolment = analysis.enrolment
+    if enrolment is not None and len(enrolment.days) > 1:
+        sections.append(Section("enrolment", "Enrolment", (_figure(_enrolment(enrolment), "fig-enrolment"),),
+                                intro="New units per day of first assignment and the fitted curve that says how many "
+                                      "more days the experiment needs: returning units are already enrolled, so new "
+                                      "units per day fall, and the population can run out."))
     sections.append(Section("srm", "Sample ratio", _srm_blocks(analysis)))
     novelty = [n for n in analysis.validity.novelty if n.ages]
     if novelty:
@@ -110,23 +121,49 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.2%}"
 
 
+def _effects_intro(analysis: ExperimentAnalysis) -> str:
+    spec = analysis.spec
+    text = ("Treatment minus control per metric (each arm's value is in the table above) with fixed-horizon "
+            f"{1 - spec.alpha:.0%} confidence intervals"
+            f"{' (CUPED-adjusted where CUPED ran)' if spec.cuped is not None else ''}; p-values are adjusted across "
+            f"metrics ({analysis.adjustment.method}).")
+    if any(analysis.always_valid_ci(e.arm, e.metric) is not None for e in analysis.effects):
+        text += (f" '{spec.primary}' is decided by the always-valid test, whose interval"
+                 f"{' (of the unadjusted effect)' if spec.cuped is not None else ''} is shown beside the fixed one: "
+                 "while the fixed interval excludes 0 and the always-valid one does not, the verdict is "
+                 "'not yet conclusive', as in the decision.")
+    return text
+
+
 def _effects_table(analysis: ExperimentAnalysis) -> Table:
     rows = []
     marks = []
+    sequential = any(analysis.always_valid_ci(e.arm, e.metric) is not None for e in analysis.effects)
     for e in analysis.effects:
-        eff = e.effect
+        eff = e.tested
         rel_ci = "" if eff.relative_ci is None else f"[{eff.relative_ci[0]:+.2%}, {eff.relative_ci[1]:+.2%}]"
-        cuped = "" if e.cuped is None else f"{e.cuped.variance_reduction:.0%}"
-        rows.append((Cell(e.arm), Cell(e.metric), num(fmt_number(eff.control)), num(fmt_number(eff.treatment)),
-                     num(fmt_number(eff.absolute), note=fmt_interval(*eff.absolute_ci)),
-                     num(_pct(eff.relative), note=rel_ci), num(f"{e.p_value:.3g}"), num(f"{e.adjusted_p_value:.3g}"),
-                     num(cuped), Cell(e.direction if e.significant else "not significant")))
-        marks.append("pos" if e.significant and e.direction == "better" else
-                     "neg" if e.significant and e.direction == "worse" else "")
-    return Table(headers=(head("arm"), head("metric"), head("control", numeric=True), head("treatment", numeric=True),
-                          head("absolute effect", numeric=True), head("relative effect", numeric=True),
-                          head("p", numeric=True), head("adjusted p", numeric=True),
-                          head("CUPED variance cut", numeric=True), head("verdict")),
+        cuped = [num(f"{e.cuped.variance_reduction:.0%}" if e.cuped is not None else "off (see note)")] \
+            if analysis.spec.cuped is not None else []
+        verdict = analysis.verdict(e.arm, e.metric)
+        valid = analysis.always_valid_ci(e.arm, e.metric)
+        always = [num("" if valid is None else fmt_interval(*valid))] if sequential else []
+        rows.append((Cell(e.arm), Cell(e.metric), num(fmt_number(eff.absolute)),
+                     num(fmt_interval(*eff.absolute_ci)), *always, num(_pct(eff.relative), note=rel_ci),
+                     num(f"{e.adjusted_p_value:.3g}", title=f"unadjusted p = {e.p_value:.3g}"), *cuped,
+                     Cell(verdict)))
+        marks.append("pos" if verdict == "better" else "neg" if verdict == "worse" else "")
+    always_head = [head("always-valid CI", numeric=True,
+                        title="interval of the absolute effect valid however often the experiment is looked at "
+                              "(mSPRT confidence sequence at the last look)")] if sequential else []
+    return Table(headers=(head("arm"), head("metric"), head("absolute effect", numeric=True),
+                          head(f"{1 - analysis.spec.alpha:.0%} CI (fixed)", numeric=True,
+                               title="fixed-horizon interval: valid when the experiment is read once, at its planned "
+                                     "end"),
+                          *always_head, head("relative effect", numeric=True),
+                          head("adjusted p", numeric=True, title="adjusted across metrics; hover a value for the "
+                                                                 "unadjusted p"),
+                          *([head("CUPED cut", numeric=True, title="variance removed by CUPED")]
+                            if analysis.spec.cuped is not None else []), head("verdict")),
                  rows=tuple(rows), row_marks=tuple(marks))
 
 
@@ -134,7 +171,7 @@ def _forest(analysis: ExperimentAnalysis) -> go.Figure:
     fig = go.Figure()
     labels, values, low, high = [], [], [], []
     for e in analysis.effects:
-        eff = e.effect
+        eff = e.tested
         if eff.relative is None or eff.relative_ci is None:
             continue
         labels.append(f"{e.metric} · {e.arm}")
@@ -175,15 +212,25 @@ def _cumulative(series: Any) -> go.Figure:
 
 
 def _srm_blocks(analysis: ExperimentAnalysis) -> tuple[Block, ...]:
-    srm = analysis.validity.srm
-    rows = tuple((Cell(arm), num(f"{share:.1%}"), num(fmt_number(exp)), num(fmt_count(obs)))
-                 for arm, share, exp, obs in zip(srm.arms, srm.shares, srm.expected, srm.observed, strict=True))
+    srm, exposed = analysis.validity.srm, analysis.validity.srm_exposed
+    rows = tuple((Cell(arm), num(f"{share:.1%}"), num(fmt_number(exp)), num(fmt_count(obs)),
+                  *([] if exposed is None else [num(fmt_count(exposed.observed[i]))]))
+                 for i, (arm, share, exp, obs) in enumerate(zip(srm.arms, srm.shares, srm.expected, srm.observed,
+                                                                strict=True)))
     table = Table(headers=(head("arm"), head("configured share", numeric=True), head("expected units", numeric=True),
-                           head("observed units", numeric=True)), rows=rows)
-    verdict = (f"Sample ratio mismatch: chi-square p = {srm.p_value:.2g} < {srm.alpha}. The assignment or the logging "
-               "is broken; the effects above cannot be trusted." if srm.alarm else
-               f"No sample ratio mismatch (chi-square p = {srm.p_value:.3g}, alarm below {srm.alpha}).")
+                           head("assigned units", numeric=True),
+                           *([] if exposed is None else [head("units with a served exposure", numeric=True)])),
+                  rows=rows)
+    verdict = (f"Sample ratio mismatch among assigned units: chi-square p = {srm.p_value:.2g} < {srm.alpha}. The "
+               "assignment or the logging is broken; the effects above cannot be trusted." if srm.alarm else
+               f"No sample ratio mismatch among assigned units (chi-square p = {srm.p_value:.3g}, alarm below "
+               f"{srm.alpha}).")
     blocks: list[Block] = [table, Text(verdict)]
+    if exposed is not None:
+        blocks.append(Text(
+            f"Sample ratio mismatch among exposed units: chi-square p = {exposed.p_value:.2g} < {exposed.alpha}. Some "
+            "arm's exposures are being lost; the effects above cannot be trusted." if exposed.alarm else
+            f"No sample ratio mismatch among units with a served exposure (chi-square p = {exposed.p_value:.3g})."))
     daily = analysis.validity.srm_by_day
     if daily.days:
         fig = go.Figure(go.Bar(x=list(daily.days), y=[r.p_value for r in daily.by_day], marker_color=MODEL_COLOR,
@@ -194,6 +241,19 @@ def _srm_blocks(analysis: ExperimentAnalysis) -> tuple[Block, ...]:
         fig.update_yaxes(type="log")
         blocks.append(_figure(fig, "fig-srm"))
     return tuple(blocks)
+
+
+def _enrolment(curve: Any) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(curve.days), y=list(curve.new_units), marker_color=MODEL_COLOR,
+                           name="new units", hovertemplate="%{x}: %{y:,} new units<extra></extra>"))
+    fig.add_trace(go.Scatter(x=list(curve.days), y=list(curve.fitted), mode="lines",
+                             line={"color": ACCENT_COLOR, "dash": "dash"}, name="fitted curve (whole days)"))
+    fall = "not falling" if curve.decay >= 1 else f"falling {1 - curve.decay:.0%} a day"
+    left = "no limit" if curve.remaining is None else f"about {curve.remaining:,.0f} more units to come"
+    fig.update_layout(**base_layout(title=f"New units per day ({fall}; {left})", x_title="day of first assignment",
+                                    y_title="new units"))
+    fig.update_xaxes(type="category")
+    return fig
 
 
 def _novelty(check: Any) -> go.Figure:
