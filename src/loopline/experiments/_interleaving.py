@@ -6,7 +6,9 @@ flip on ties) adds its highest-ranked item not yet shown; the merge, :func:`team
 Each click credits the team that placed the clicked item; per query the team with more clicked
 items wins (equal counts are a tie). The preference ``delta = (wins_A - wins_B) / queries`` has a
 normal interval from the per-query scores (+1, -1, 0), and the sign test
-``binomtest(wins_A, wins_A + wins_B, 0.5)`` ignores ties.
+``binomtest(wins_A, wins_A + wins_B, 0.5)`` ignores ties. A result can carry the names of its two
+rankers (``teams``, as logged) and of the model versions they served (``models``), so a report says
+which model won rather than "A" or "B".
 
 >>> import numpy as np
 >>> team_draft(["a", "b", "c", "d"], ["b", "e", "a", "f"], np.random.default_rng(0))
@@ -45,6 +47,24 @@ class InterleavingResult(ResultDict):
     p_value: float
     alpha: float
     preferred: Literal["A", "B"] | None
+    teams: tuple[str, str] = ("A", "B")
+    """The two rankers' team names as logged (A first), e.g. the experiment's arms."""
+    models: tuple[str | None, str | None] = (None, None)
+    """The model version each team served (the most frequent one on its exposures), None where unknown."""
+
+    def name(self, side: Literal["A", "B"]) -> str:
+        """The ranker of ``side`` by its model and team, e.g. ``'v3 (control)'``, or its team alone.
+
+        >>> preference_test(["A", "B"], teams=("control", "treatment"), models=("v3", None)).name("A")
+        'v3 (control)'
+        """
+        team, model = (self.teams[0], self.models[0]) if side == "A" else (self.teams[1], self.models[1])
+        return team if model is None or model == team else f"{model} ({team})"
+
+    @property
+    def preferred_name(self) -> str | None:
+        """:meth:`name` of the preferred ranker, None when neither is."""
+        return None if self.preferred is None else self.name(self.preferred)
 
 
 def credit(teams: Sequence[str], clicked_positions: Iterable[int]) -> Outcome:
@@ -69,8 +89,11 @@ def credit(teams: Sequence[str], clicked_positions: Iterable[int]) -> Outcome:
     return "A" if clicks["A"] > clicks["B"] else "B"
 
 
-def preference_test(outcomes: Iterable[str], *, alpha: float = 0.05) -> InterleavingResult:
+def preference_test(outcomes: Iterable[str], *, alpha: float = 0.05, teams: tuple[str, str] = ("A", "B"),
+                    models: tuple[str | None, str | None] = (None, None)) -> InterleavingResult:
     """Aggregate per-query outcomes into the preference for A over B, its interval and the sign test.
+
+    ``teams`` and ``models`` name the two rankers in the result (see :class:`InterleavingResult`).
 
     >>> preference_test(["A"] * 30 + ["B"] * 10 + ["tie"] * 60).preferred
     'A'
@@ -98,4 +121,5 @@ def preference_test(outcomes: Iterable[str], *, alpha: float = 0.05) -> Interlea
     return InterleavingResult(
         queries=queries, wins_a=wins_a, wins_b=wins_b, ties=counts["tie"], delta=delta, delta_se=se,
         delta_ci=(delta - z * se, delta + z * se), p_value=p_value, alpha=float(alpha), preferred=preferred,
+        teams=(str(teams[0]), str(teams[1])), models=(models[0], models[1]),
     )

@@ -3,7 +3,8 @@
 Interleaved exposures carry ``arm = 'interleaved'`` and a ``team`` column naming the ranker that
 contributed each item. A session (``request_id``) is credited to the team whose items got more
 distinct clicks; equal counts, and sessions without clicks, are ties. The counts go to
-:func:`~loopline.experiments.preference_test` (a sign test on the decided sessions).
+:func:`~loopline.experiments.preference_test` (a sign test on the decided sessions); the result names
+each team and the model version it served (the most frequent ``model_version`` on its exposures).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def analyze_interleaving(log: EventLog, experiment: str | None = None, *, teams:
                    count(*) FILTER (WHERE clicks_a = clicks_b), sum(clicks_a + clicks_b)
             FROM per
         """, {"event": event, "a": a, "b": b, **({"e": experiment} if units else {})}).fetchall()[0]
+        models = _models(con, exposures, units, (a, b), {"e": experiment} if units else {}) \
+            if "model_version" in columns else (None, None)
     finally:
         con.close()
     assert counts is not None
@@ -69,7 +72,20 @@ def analyze_interleaving(log: EventLog, experiment: str | None = None, *, teams:
     if not clicks:
         raise ExperimentError(f"no '{event}' feedback matches the interleaved exposures in {log.root}; no session "
                               "can prefer either ranker.")
-    return preference_test(["A"] * wins_a + ["B"] * wins_b + ["tie"] * ties, alpha=alpha)
+    return preference_test(["A"] * wins_a + ["B"] * wins_b + ["tie"] * ties, alpha=alpha, teams=(a, b),
+                           models=models)
+
+
+def _models(con: duckdb.DuckDBPyConnection, exposures: str, units: str, teams: tuple[str, str],
+            params: dict[str, str | None]) -> tuple[str | None, str | None]:
+    """The model version each team served most often (ties: the smallest), None for a team without one."""
+    rows = con.execute(f"""SELECT team, model_version FROM {exposures}
+        WHERE arm = 'interleaved' AND served AND team IN ($a, $b) AND model_version IS NOT NULL{units}
+        GROUP BY team, model_version
+        QUALIFY row_number() OVER (PARTITION BY team ORDER BY count(*) DESC, model_version) = 1""",
+                       {"a": teams[0], "b": teams[1], **params}).fetchall()
+    found = {str(team): str(version) for team, version in rows}
+    return found.get(teams[0]), found.get(teams[1])
 
 
 def _order(names: list[str]) -> tuple[str, str]:

@@ -140,8 +140,8 @@ def run_experiment_demo(workspace: Workspace, *, config: SimConfig, model_name: 
 
     truth = _plain(simulation.experiment_truth)
     challenger_version = arms[names[1]][0]
-    facts = {"true relative effect on CTR (simulator)": _true_effect(truth, names[1]),
-             "interleaving preference": f"{interleaving.preferred or 'none'} (p = {interleaving.p_value:.3g})"}
+    facts = {"true relative effect on CTR (simulator, population)": _true_effect(truth, names[1]),
+             "interleaving preference": f"{interleaving.preferred_name or 'none'} (p = {interleaving.p_value:.3g})"}
     outcome = analyze_experiment(workspace, spec, model_name=model_name, ship_version=challenger_version,
                                  interleaving=interleaving, facts=facts, log=log)
     return ExperimentDemo(spec_path=spec_path, outcome=outcome, simulation=simulation, truth=truth,
@@ -166,8 +166,19 @@ def _plain(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def true_ctr_effect(truth: dict[str, Any], arm: str) -> float | None:
+    """The simulator's relative effect of ``arm`` on CTR: the population effect (what the experiment's interval
+    estimates) when the run measured it, else the realised effect of the units drawn."""
+    population = truth.get("population_effects", {})
+    found = population.get(arm, {}).get("ctr", {}) if isinstance(population, dict) else {}
+    value = found.get("relative") if isinstance(found, dict) else None
+    if value is None:
+        effects = truth.get("effects", {})
+        realised = effects.get(arm, {}) if isinstance(effects, dict) else {}
+        value = realised.get("ctr_relative") if isinstance(realised, dict) else None
+    return None if value is None else float(value)
+
+
 def _true_effect(truth: dict[str, Any], arm: str) -> str:
-    effects = truth.get("effects", {})
-    found = effects.get(arm, {}) if isinstance(effects, dict) else {}
-    value = found.get("ctr_relative") if isinstance(found, dict) else None
+    value = true_ctr_effect(truth, arm)
     return "n/a" if value is None else f"{value:+.2%}"

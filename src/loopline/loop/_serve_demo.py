@@ -121,7 +121,8 @@ def run_served_demo(workspace: Workspace, *, config: SimConfig, model_name: str,
                              share=1.0 if users is None else min(1.0, users / config.n_users))
             experiment = SimExperiment(name=name, arms=weights, start_day=config.days,
                                        policies={arm: replay.policy(arm) for arm in arms},
-                                       model_versions={arm: str(v) for arm, v in arms.items()})
+                                       model_versions={arm: str(v) for arm, v in arms.items()},
+                                       counterfactual=False)  # the policies ask the server: no extra requests
             sim = FeedSimulator(dataclasses.replace(config, days=config.days + days, experiment=experiment))
             result = sim.run(sim_log)
             replay.check()

@@ -5,6 +5,9 @@ offline-online gap.
 The effects table's verdicts are :meth:`~loopline.experiments.ExperimentAnalysis.verdict`, the words
 the decision uses, and the primary metric's always-valid interval sits beside the fixed-horizon one,
 so a fixed interval that excludes 0 next to an always-valid one that does not reads "not yet conclusive".
+The verdict comes right after the arm and metric, so however wide the table (it scrolls), it is never cut.
+Offline metrics sit beside online effects in one table, a row per arm and a column per metric; the
+interleaving section names each ranker by the model version it served.
 
 Rendering only: every number comes from :class:`~loopline.experiments.ExperimentAnalysis` (and an
 optional interleaving result); nothing is computed here but positions on a chart.
@@ -98,7 +101,10 @@ def experiment_sections(analysis: ExperimentAnalysis, interleaving: Interleaving
     if extra:
         sections.append(Section("models", "Models online", tuple(extra)))
     if interleaving is not None:
-        sections.append(Section("interleaving", "Interleaving", (_interleaving_table(interleaving),)))
+        a, b = interleaving.name("A"), interleaving.name("B")
+        sections.append(Section("interleaving", "Interleaving", (_interleaving_table(interleaving),),
+                                intro=f"Every session showed a team-draft merge of the rankings of {a} and {b}; a "
+                                      "session is won by the ranker whose items got more clicks."))
     return sections
 
 
@@ -147,23 +153,23 @@ def _effects_table(analysis: ExperimentAnalysis) -> Table:
         verdict = analysis.verdict(e.arm, e.metric)
         valid = analysis.always_valid_ci(e.arm, e.metric)
         always = [num("" if valid is None else fmt_interval(*valid))] if sequential else []
-        rows.append((Cell(e.arm), Cell(e.metric), num(fmt_number(eff.absolute)),
-                     num(fmt_interval(*eff.absolute_ci)), *always, num(_pct(eff.relative), note=rel_ci),
-                     num(f"{e.adjusted_p_value:.3g}", title=f"unadjusted p = {e.p_value:.3g}"), *cuped,
-                     Cell(verdict)))
+        rows.append((Cell(e.arm), Cell(e.metric), Cell(verdict),
+                     num(fmt_number(eff.absolute), note=fmt_interval(*eff.absolute_ci)), *always,
+                     num(_pct(eff.relative), note=rel_ci),
+                     num(f"{e.adjusted_p_value:.3g}", title=f"unadjusted p = {e.p_value:.3g}"), *cuped))
         marks.append("pos" if verdict == "better" else "neg" if verdict == "worse" else "")
     always_head = [head("always-valid CI", numeric=True,
                         title="interval of the absolute effect valid however often the experiment is looked at "
                               "(mSPRT confidence sequence at the last look)")] if sequential else []
-    return Table(headers=(head("arm"), head("metric"), head("absolute effect", numeric=True),
-                          head(f"{1 - analysis.spec.alpha:.0%} CI (fixed)", numeric=True,
-                               title="fixed-horizon interval: valid when the experiment is read once, at its planned "
-                                     "end"),
+    return Table(headers=(head("arm"), head("metric"), head("verdict", title="in the words the decision uses"),
+                          head(f"absolute (fixed {1 - analysis.spec.alpha:.0%} CI)", numeric=True,
+                               title="under the estimate, the fixed-horizon interval: valid when the experiment is "
+                                     "read once, at its planned end"),
                           *always_head, head("relative effect", numeric=True),
                           head("adjusted p", numeric=True, title="adjusted across metrics; hover a value for the "
                                                                  "unadjusted p"),
                           *([head("CUPED cut", numeric=True, title="variance removed by CUPED")]
-                            if analysis.spec.cuped is not None else []), head("verdict")),
+                            if analysis.spec.cuped is not None else [])),
                  rows=tuple(rows), row_marks=tuple(marks))
 
 
@@ -287,25 +293,59 @@ def _calibration_table(analysis: ExperimentAnalysis) -> Table:
                  caption="Calibration per arm: predictions over outcomes (1 is calibrated on average)")
 
 
+OFFLINE_COLUMNS = 4
+"""Offline metrics shown as columns (the registry's first ones); the others are named under the table."""
+
+
 def _offline_table(analysis: ExperimentAnalysis) -> Table:
+    """One row per arm: its model version, its online value and effect (as in the effects table), then a column
+    per offline test metric of that version in the registry (with its change from control's), "n/a" where the
+    registry does not know the version or the metric. The first :data:`OFFLINE_COLUMNS` metrics are columns; the
+    rest are named in a note (all are in the JSON twin)."""
+    primary = analysis.spec.primary
+    known = list(dict.fromkeys(k for o in analysis.offline_online for k in o.offline))
+    metrics, rest = known[:OFFLINE_COLUMNS], known[OFFLINE_COLUMNS:]
+    notes = any(o.note for o in analysis.offline_online)
     rows = []
     for o in analysis.offline_online:
-        offline = ", ".join(f"{k} {fmt_number(v)}" for k, v in o.offline.items()) or "n/a"
-        rows.append((Cell(o.arm), Cell(o.model_version or "n/a"), Cell(offline), num(fmt_number(o.online)),
-                     num(_pct(o.online_relative)), Cell(o.note or "")))
-    return Table(headers=(head("arm"), head("model version"), head("offline test metrics"),
-                          head(f"online {analysis.spec.primary}", numeric=True), head("online effect", numeric=True),
-                          head("note")), rows=tuple(rows), caption="Offline metrics beside the online effect")
+        effect = next((e.tested for e in analysis.effects if e.arm == o.arm and e.metric == primary), None)
+        if effect is None:
+            online = [num("control", title="the baseline of every effect")]
+        else:
+            rel_ci = "" if effect.relative_ci is None else \
+                f"[{effect.relative_ci[0]:+.2%}, {effect.relative_ci[1]:+.2%}]"
+            online = [num(_pct(effect.relative), note=rel_ci,
+                          title=f"absolute {fmt_number(effect.absolute)} {fmt_interval(*effect.absolute_ci)}")]
+        offline = []
+        for k in metrics:
+            value, delta = o.offline.get(k), o.offline_delta.get(k)
+            offline.append(num("n/a" if value is None else fmt_number(value),
+                               note="" if delta is None else f"{delta:+.3g}"))
+        rows.append((Cell(o.arm), Cell(o.model_version or "n/a"), num(fmt_number(o.online)), *online, *offline,
+                     *([Cell(o.note or "")] if notes else [])))
+    return Table(headers=(head("arm"), head("model version"), head(f"online {primary}", numeric=True),
+                          head(f"online effect ({1 - analysis.spec.alpha:.0%} CI)", numeric=True,
+                               title=f"relative effect on {primary} against control, as in the effects table"),
+                          *[head(f"test {k}", numeric=True, title=f"offline {k} of the registered version on its "
+                                                                  "test split; below, the change from control's")
+                            for k in metrics], *([head("note")] if notes else [])),
+                 rows=tuple(rows), caption="Offline metrics of each arm's model (registry, test split; the change "
+                                           "from control's below) beside its online effect",
+                 note=f"Also in the registry and in this report's JSON twin: {', '.join(rest)}." if rest else "")
 
 
 def _interleaving_table(result: InterleavingResult) -> Table:
-    preferred = {"A": "A (the first ranker)", "B": "B (the second ranker)"}.get(str(result.preferred), "neither")
-    rows = ((Cell("sessions with a preference"), num(fmt_count(result.wins_a + result.wins_b))),
-            (Cell("wins A / wins B / ties"), num(f"{result.wins_a:,} / {result.wins_b:,} / {result.ties:,}")),
-            (Cell("preference delta"), num(fmt_number(result.delta), note=fmt_interval(*result.delta_ci))),
-            (Cell("p-value"), num(f"{result.p_value:.3g}")),
-            (Cell("preferred"), Cell(preferred)))
-    return Table(headers=(head("team-draft interleaving"), head("value", numeric=True)), rows=rows, compact=True)
+    a, b = result.name("A"), result.name("B")
+    rows = ((Cell("sessions"), num(fmt_count(result.queries))),
+            (Cell(f"sessions won by {a}"), num(fmt_count(result.wins_a))),
+            (Cell(f"sessions won by {b}"), num(fmt_count(result.wins_b))),
+            (Cell("ties (no click, or as many for each)"), num(fmt_count(result.ties))),
+            (Cell(f"preference for {a} over {b}", title="(wins of the first - wins of the second) / sessions"),
+             num(fmt_number(result.delta), note=fmt_interval(*result.delta_ci))),
+            (Cell("sign test p-value"), num(f"{result.p_value:.3g}")),
+            (Cell("preferred"), Cell(result.preferred_name or "neither")))
+    return Table(headers=(head(f"team-draft interleaving of {a} and {b}"), head("value", numeric=True)), rows=rows,
+                 compact=True)
 
 
 def _figure(fig: go.Figure, div_id: str) -> Figure:

@@ -38,6 +38,11 @@ and half in proportion to the square root of the author's followers, ranked by a
 experiments and shadows), as a deployment would; ``after_day(d, summary)`` sees each day's
 :class:`DaySummary` once the day is in the log, so a loop can retrain and redeploy between days.
 
+**An experiment** (``SimConfig.experiment``, a :class:`SimExperiment`): from its start day each unit is in
+one arm, ranked by that arm's policy, with the arm's planted lift. Its truth (:class:`TrueEffect`) holds the
+population effect the experiment's interval estimates (every exposed unit served by each arm in turn) and the
+realised effect of the units drawn into each arm (see :mod:`loopline.simulate._truth`).
+
 **Drift** (``SimConfig.drift``, a schedule of :class:`Drift`): ``interest_shift`` moves a share of users'
 interest to one topic from a given day; ``new_topic`` introduces a topic with no history (named after
 the initial ones, e.g. ``t12``) that a share of posts are about and a share of users like.
@@ -49,6 +54,7 @@ from loopline.simulate._config import Drift, DriftKind, SimConfig, SimulationErr
 from loopline.simulate._experiment import Policy, SimExperiment
 from loopline.simulate._plan import ArmDay, DayPlan, DaySummary
 from loopline.simulate._simulator import FeedSimulator, SimulationResult
+from loopline.simulate._truth import TrueEffect
 
 __all__ = ["ArmDay", "DayPlan", "DaySummary", "Drift", "DriftKind", "FeedSimulator", "Policy", "SimConfig",
-           "SimExperiment", "SimulationError", "SimulationResult"]
+           "SimExperiment", "SimulationError", "SimulationResult", "TrueEffect"]

@@ -49,6 +49,10 @@ class SimExperiment:
     broken_share: float = 0.0
     interleave: bool = False
     salt: str | None = None
+    counterfactual: bool = True
+    """Rank every session by every arm's policy too (only its own arm's ranking is shown), so the truth can give the
+    population effect; turn it off for policies with side effects, such as one that asks a real server (each policy
+    then sees only its own arm's sessions, and :meth:`SimulationResult.true_effect` has nothing to say)."""
 
     def __post_init__(self) -> None:
         where = f"SimExperiment '{self.name}'"
@@ -161,7 +165,8 @@ def make_rerank(state: ExperimentState, world: Any, names: Any, config: Any, day
     """The experiment's ranking step for one day (see ``_day.Rerank``)."""
     experiment = state.experiment
     return ArmRanking(state.arm_index, [experiment.policies.get(arm) for arm in experiment.arm_names], world, names,
-                      config, day_index, interleave=state.rng if experiment.interleave else None)
+                      config, day_index, interleave=state.rng if experiment.interleave else None,
+                      counterfactual=experiment.counterfactual and not experiment.interleave)
 
 
 class ArmRanking:
@@ -172,14 +177,25 @@ class ArmRanking:
     interleaving of the first two policies' rankings. Each of ``shadows`` scores every session's
     candidates without changing what is shown; after the call, :attr:`candidates` and
     :attr:`shadow_scores` hold what they saw and gave (the simulator logs them as ``served=false``).
+    With ``counterfactual`` every policy ranks every session (what is shown is unchanged: each session
+    still shows its own arm's ranking) and, after the call, :attr:`seen` holds the sessions, candidates
+    and built-in scores and :attr:`rankings` each policy's chosen columns for every session, so the truth
+    can say what each unit would have been shown in every arm (:mod:`loopline.simulate._truth`).
     """
 
     def __init__(self, arm_of_user: np.ndarray, policies: Sequence[Policy | Callable[[pd.DataFrame], Any] | None],
                  world: Any, names: Any, config: Any, day_index: int, *,
                  interleave: np.random.Generator | None = None,
-                 shadows: Sequence[Policy | Callable[[pd.DataFrame], Any]] = ()) -> None:
+                 shadows: Sequence[Policy | Callable[[pd.DataFrame], Any]] = (),
+                 counterfactual: bool = False) -> None:
         if interleave is not None and len(policies) < 2:
             raise SimulationError(f"interleaving needs two arms, got {len(policies)}.")
+        if interleave is not None and counterfactual:
+            raise SimulationError("an interleaved ranking shows both policies in every session; it has no "
+                                  "counterfactual per arm.")
+        self.counterfactual = counterfactual
+        self.seen: Seen | None = None
+        self.rankings: tuple[np.ndarray, ...] = ()
         self.arm_of_user = arm_of_user
         self.policies = tuple(policies)
         self.world, self.names, self.config, self.day_index = world, names, config, day_index
@@ -189,13 +205,21 @@ class ArmRanking:
         self.shadow_scores: tuple[np.ndarray, ...] = ()
 
     def _scores(self, policy: Policy | Callable[[pd.DataFrame], Any] | None, users: np.ndarray, ts_us: np.ndarray,
-                cand: np.ndarray, h: np.ndarray, age_h: np.ndarray, sessions: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """(ranking scores, logged scores) of ``policy``, -inf where the candidate is unusable."""
+                cand: np.ndarray, h: np.ndarray, age_h: np.ndarray, sessions: np.ndarray,
+                frames: list[pd.DataFrame] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ranking scores, logged scores) of ``policy``, -inf where the candidate is unusable.
+
+        ``frames`` (empty, or holding the candidate frame of these sessions) keeps the frame for the next call.
+        """
         if policy is None:
             return h, 1.0 / (1.0 + np.exp(-(h - 3.0)))
-        self.names.extend_posts(len(self.world.post_created_us))
-        frame = candidate_frame(self.world, self.names, users, ts_us, cand, age_h, self.day_index, sessions)
+        if frames:
+            frame = frames[0]
+        else:
+            self.names.extend_posts(len(self.world.post_created_us))
+            frame = candidate_frame(self.world, self.names, users, ts_us, cand, age_h, self.day_index, sessions)
+            if frames is not None:
+                frames.append(frame)
         found = np.asarray(policy(frame), dtype=float).reshape(cand.shape)
         return np.where(np.isfinite(h), found, -np.inf), found
 
@@ -231,12 +255,39 @@ class ArmRanking:
             items = picks[rows, slots]
             logged[rows, items] = np.where(teams[rows, slots] == 0, logged_a[rows, items], logged_b[rows, items])
             return picks, logged, teams
+        if self.counterfactual:
+            rankings: list[np.ndarray] = []
+            frames: list[pd.DataFrame] = []  # one candidate frame of every session, shared by the policies
+            for i, policy in enumerate(self.policies):  # every policy ranks every session; each shows its own arm's
+                s, log_s = self._scores(policy, users, ts_us, cand, h, age_h, index, frames)
+                ranked = _top(s, length)
+                rows = np.flatnonzero(arm == i)
+                top[rows], logged[rows] = ranked[rows], log_s[rows]
+                rankings.append(ranked)
+            self.seen = Seen(users=users, cand=cand, age_h=age_h, h=h)
+            self.rankings = tuple(rankings)
+            return top, logged, None
         for i, policy in enumerate(self.policies):
             rows = np.flatnonzero(arm == i)
             if len(rows) == 0:
                 continue
             s, log_s = self._scores(policy, users[rows], ts_us[rows], cand[rows], h[rows], age_h[rows], rows)
-            order = np.argsort(-s, axis=1, kind="stable")[:, :length]
-            top[rows] = np.where(np.isfinite(np.take_along_axis(s, order, axis=1)), order, -1)
+            top[rows] = _top(s, length)
             logged[rows] = log_s
         return top, logged, None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One day's sessions as a counterfactual ranking step saw them (see :class:`ArmRanking`)."""
+
+    users: np.ndarray  # (sessions,)
+    cand: np.ndarray  # (sessions, k) post index
+    age_h: np.ndarray  # (sessions, k)
+    h: np.ndarray  # (sessions, k) the built-in scores, -inf for unusable candidates
+
+
+def _top(scores: np.ndarray, length: int) -> np.ndarray:
+    """The ``length`` best columns of each row, best first, -1 where the score is not finite."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :length]
+    return np.where(np.isfinite(np.take_along_axis(scores, order, axis=1)), order, -1)

@@ -18,9 +18,10 @@ from loopline._progress import SILENT, Progress
 from loopline.events import TS, EventLog
 from loopline.simulate._config import SimConfig, SimulationError
 from loopline.simulate._day import US_PER_DAY, US_PER_HOUR, Day, Rerank, simulate_day
-from loopline.simulate._experiment import ExperimentState, SimExperiment, first_exposures, make_rerank
+from loopline.simulate._experiment import ArmRanking, ExperimentState, first_exposures, make_rerank
 from loopline.simulate._plan import DayPlan, DaySummary, PlanState, arm_days
 from loopline.simulate._tables import ARM, DEPLOYMENT, TRUTH, ArmLabels, Names, build_tables
+from loopline.simulate._truth import ExperimentTruth, TrueEffect
 from loopline.simulate._world import add_posts, apply_drift, make_world, record_sessions, topic_name
 
 TRUTH_FOLDER = "_simulation"
@@ -49,8 +50,22 @@ class SimulationResult:
     """For each entry of ``config.drift``, the topic it concerned (e.g. ``'t12'`` for a new topic)."""
     experiment_truth: dict[str, Any] | None = None
     """With ``config.experiment``: per arm (per team when interleaving) the units, impressions and expected
-    clicks (sums of the true click probability) over the experiment's days, and each treatment's true
-    effect against control (``effects[arm]``: ``ctr_relative``, ``ctr_absolute``, ``clicks_per_unit_relative``)."""
+    clicks (sums of the true click probability) over the experiment's days; ``population_effects[arm][metric]``
+    and ``realised_effects[arm][metric]`` (``absolute``, ``relative``, ``control``, ``treatment``) as in
+    :attr:`true_effects`; and ``effects[arm]`` (``ctr_relative``, ``ctr_absolute``, ``clicks_per_unit_relative``),
+    the realised effects of the units drawn into each arm, kept for earlier readers."""
+    true_effects: tuple[TrueEffect, ...] = ()
+    """With ``config.experiment`` (not interleaved): each treatment arm's true effect on ``ctr``,
+    ``clicks_per_user`` and ``engagement``, both the population effect the experiment's interval estimates
+    and the realised effect of the units drawn into each arm (see :class:`~loopline.simulate.TrueEffect`)."""
+
+    def true_effect(self, arm: str, metric: str = "ctr") -> TrueEffect:
+        """The true effect of treatment ``arm`` on ``metric`` (see :attr:`true_effects`)."""
+        for found in self.true_effects:
+            if found.arm == arm and found.metric == metric:
+                return found
+        known = ", ".join(f"{e.arm}/{e.metric}" for e in self.true_effects) or "none (no A/B experiment was run)"
+        raise SimulationError(f"no true effect of arm '{arm}' on metric '{metric}'; known: {known}.")
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,6 @@ class _SimDay:
     sessions: int
     summary: DaySummary
     assignments: pa.Table | None = None
-    arms: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (arm index, user, true_p) per impression
 
 
 class FeedSimulator:
@@ -72,14 +86,20 @@ class FeedSimulator:
     >>> exposures, feedback, truth = sim.run_frames()
     >>> len(exposures) == len(truth), sorted(feedback["event"].unique())
     (True, ['click', 'like'])
+
+    After a run (:meth:`run` or :meth:`run_frames`), :attr:`drift_topics`, :attr:`experiment_truth` and
+    :attr:`true_effects` hold what :class:`SimulationResult` reports under the same names.
     """
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.drift_topics: tuple[str, ...] = ()
+        self.experiment_truth: dict[str, Any] | None = None
+        self.true_effects: tuple[TrueEffect, ...] = ()
 
     def _days(self, plan: Plan | None = None) -> Iterator[_SimDay]:
         config = self.config
+        self.experiment_truth, self.true_effects = None, ()
         rng = np.random.default_rng(config.seed)
         world = make_world(config, rng)
         names = Names(world, seed=config.seed)
@@ -91,6 +111,7 @@ class FeedSimulator:
         experiment = config.experiment
         state = None if experiment is None else ExperimentState(
             experiment, names.users.to_pylist(), seed=config.seed)
+        truth = None if experiment is None else ExperimentTruth(experiment, config.n_users)
         planner = None if plan is None else PlanState(names)
         for d in range(config.days):
             day_start = start_us + d * US_PER_DAY
@@ -118,16 +139,20 @@ class FeedSimulator:
             if planned is not None and planner is not None:
                 labels, assignments, shadows = planner.close(planned, day, world, names)
                 deployment = planned.plan.deployment
-            elif running and state is not None:
+            elif running and state is not None and truth is not None:
+                arm = state.arm_index[day.session_user[day.imp_session]] if day.imp_team is None else day.imp_team
+                truth.add_day(day, arm, world=world, config=config, intercept=solved, state=state, day_index=d,
+                              ranking=rerank if isinstance(rerank, ArmRanking) else None)
                 labels, assignments = _experiment_day(state, day, names, d)
-            exposures, feedback, truth = build_tables(world, day, names, d, labels, deployment=deployment)
+            exposures, feedback, truth_table = build_tables(world, day, names, d, labels, deployment=deployment)
             summary = _summary(config, d, day, labels, served=exposures.num_rows, feedback=feedback)
             if shadows is not None and shadows.num_rows:
                 exposures = pa.concat_tables([exposures, shadows])
-            arms = None if labels is None or state is None else (labels.arm, day.session_user[day.imp_session],
-                                                                   day.true_p)
-            yield _SimDay(d, exposures, feedback, truth, len(day.session_user), summary, assignments, arms)
+            yield _SimDay(d, exposures, feedback, truth_table, len(day.session_user), summary, assignments)
         self.drift_topics = tuple(drift_topics)
+        if truth is not None and state is not None:
+            self.experiment_truth = truth.summary(state.arm_index)
+            self.true_effects = truth.effects(state.arm_index)
 
     def run_frames(self, *, plan: Plan | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(exposures, feedback, truth) as DataFrames, without writing anything (``plan`` as for :meth:`run`)."""
@@ -157,7 +182,6 @@ class FeedSimulator:
         config = self.config
         paths: list[Path] = []
         truths: list[pa.Table] = []
-        experiment_days: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         impressions = clicks = likes = n_sessions = 0
         progress.start("simulating days", total=config.days)
         try:
@@ -167,8 +191,6 @@ class FeedSimulator:
                 if day.assignments is not None and day.assignments.num_rows:
                     paths.extend(log.write("assignments", day.assignments))
                 truths.append(day.truth)
-                if day.arms is not None:
-                    experiment_days.append(day.arms)
                 impressions += day.summary.impressions
                 events = day.feedback.column("event").to_numpy(zero_copy_only=False)
                 clicks += int(np.sum(events == "click"))
@@ -181,13 +203,12 @@ class FeedSimulator:
             progress.finish()
         all_truth = pa.concat_tables(truths) if truths else TRUTH.empty_table()
         truth_path = _write_truth(log.root / TRUTH_FOLDER, all_truth)
-        experiment_truth = None if config.experiment is None else _experiment_truth(config.experiment, experiment_days)
         return SimulationResult(
             impressions=impressions, clicks=clicks, likes=likes, sessions=n_sessions,
             ctr=clicks / impressions if impressions else 0.0,
             paths=tuple(paths), truth_path=truth_path,
             start=config.start, end=config.start + timedelta(days=config.days),
-            drift_topics=self.drift_topics, experiment_truth=experiment_truth,
+            drift_topics=self.drift_topics, experiment_truth=self.experiment_truth, true_effects=self.true_effects,
         )
 
     def _refuse_plan_with_experiment(self, plan: Plan | None) -> None:
@@ -247,41 +268,6 @@ def _experiment_day(state: ExperimentState, day: Day, names: Names, day_index: i
         "arm": arm_names.take(pa.array(state.arm_index[users], pa.int64())),
     })
     return labels, assignments
-
-
-def _experiment_truth(experiment: SimExperiment, days: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-                      ) -> dict[str, Any]:
-    """Expected clicks per arm (per team when interleaving) from the true click probabilities."""
-    arm = np.concatenate([d[0] for d in days]) if days else np.zeros(0, dtype=np.int64)
-    user = np.concatenate([d[1] for d in days]) if days else np.zeros(0, dtype=np.int64)
-    true_p = np.concatenate([d[2] for d in days]) if days else np.zeros(0)
-    arms: dict[str, dict[str, float]] = {}
-    for i, name in enumerate(experiment.arm_names):
-        rows = arm == i
-        if not rows.any():
-            continue
-        units = len(np.unique(user[rows]))
-        expected = float(true_p[rows].sum())
-        arms[name] = {"units": units, "impressions": int(rows.sum()), "expected_clicks": expected,
-                      "expected_clicks_per_unit": expected / units, "expected_ctr": expected / int(rows.sum())}
-    control = arms.get(experiment.arm_names[0])
-    effects: dict[str, dict[str, float]] = {}
-    if control is not None and not experiment.interleave:
-        for name in experiment.arm_names[1:]:
-            found = arms.get(name)
-            if found is None or not control["expected_ctr"]:
-                continue
-            effects[name] = {
-                "ctr_absolute": found["expected_ctr"] - control["expected_ctr"],
-                "ctr_relative": found["expected_ctr"] / control["expected_ctr"] - 1.0,
-                "clicks_per_unit_relative": found["expected_clicks_per_unit"] / control["expected_clicks_per_unit"]
-                - 1.0,
-            }
-    out: dict[str, Any] = {"experiment": experiment.name, "arms": arms, "effects": effects}
-    if experiment.interleave:
-        total = sum(a["expected_clicks"] for a in arms.values()) or 1.0
-        out["expected_click_share"] = {k: v["expected_clicks"] / total for k, v in arms.items()}
-    return out
 
 
 def _write_truth(folder: Path, table: pa.Table) -> Path:
