@@ -231,7 +231,8 @@ def _outcome(task: str, metrics: dict[str, float], *, thresholds: dict[str, floa
     models = [SimpleNamespace(name=name, family="lightgbm", is_baseline=name == "constant", test=metrics)
               for name in thresholds]
     return SimpleNamespace(
-        evaluation=SimpleNamespace(task=task, primary_metric=next(iter(metrics))), splits=splits, models=models,
+        evaluation=SimpleNamespace(task=task, primary_metric=next(iter(metrics)), metric_labels={}, ranking=None,
+                                   split="test"), splits=splits, models=models,
         best="lightgbm", trained={n: SimpleNamespace(threshold=t) for n, t in thresholds.items()}, warnings=[],
         promoted=True, model_name="churn", version=SimpleNamespace(version=1),
         report=SimpleNamespace(html=Path("report.html")))

@@ -14,6 +14,7 @@ import loopline.evaluation as evaluation
 from loopline._errors import EvaluationError
 from loopline.evaluation import Evaluation, compute_metrics, evaluate
 from loopline.evaluation._binary import confusion
+from loopline.evaluation._curves import roc_curve
 from loopline.evaluation._lift import relative_improvement
 from loopline.spec import METRICS
 from tests.evaluation.fakes import FakeModel, binary_frame, good_binary, make_spec, prior_baseline, sigmoid
@@ -78,8 +79,14 @@ def test_lift_over_each_baseline_only(result: Evaluation) -> None:
 def test_threshold_confusion_and_curves(result: Evaluation, frame: pd.DataFrame) -> None:
     assert result.threshold == 0.4
     assert result.confusion == confusion(frame["label"].to_numpy(), good_binary().predict(frame), 0.4)
-    assert set(result.curves) == {"roc", "pr", "reliability", "cost"}
+    others = ("prior", "rule", "other", "truth")
+    pairs = {f"{c}:{o}" for c in ("roc", "pr") for o in others}
+    assert set(result.curves) == {"roc", "pr", "reliability", "cost", *pairs}
     assert len(result.curves["roc"].x) <= 200
+    rule = roc_curve(frame["label"].to_numpy(), sigmoid(frame["x1"].to_numpy()))
+    assert result.curves["roc:rule"] == rule and result.curves["roc:prior"].x == [0.0, 1.0]
+    reliability = result.curves["reliability"]
+    assert len(reliability.x) == 20 and max(reliability.counts or []) - min(reliability.counts or []) <= 1
     cost = result.curves["cost"]
     p, y = good_binary().predict(frame), frame["label"].to_numpy()
     at = cost.x.index(0.4)
@@ -98,8 +105,11 @@ def test_slices_and_worst_slices(result: Evaluation, frame: pd.DataFrame) -> Non
             assert s.metrics["log_loss"] == pytest.approx(compute_metrics("binary", y[rows], p[rows])["log_loss"])
             assert s.gap == pytest.approx(s.metrics["log_loss"] - overall)
     assert result.worst_slices
-    assert all(w.gap > 0 and w.rows >= 30 for w in result.worst_slices)
-    assert [w.gap for w in result.worst_slices] == sorted((w.gap for w in result.worst_slices), reverse=True)
+    assert all(w.gap_low is not None and w.gap_low > 0 and w.rows >= 100 for w in result.worst_slices)
+    lows = [w.gap_low or 0.0 for w in result.worst_slices]
+    assert lows == sorted(lows, reverse=True)
+    assert all(s.gap_low is not None and s.gap_high is not None and s.gap_low <= s.gap <= s.gap_high
+               for s in result.slices)
     basic = next(s for s in result.slices if s.value == "basic")
     assert basic in result.worst_slices  # the model ignores the plan effect, so 'basic' is mis-calibrated
 
@@ -112,14 +122,16 @@ def test_fairness_importance_explanations_mistakes(result: Evaluation, frame: pd
     rows = [e.row for e in result.explanations]
     assert rows[:5] == np.argsort(-p)[:5].tolist() and rows[5:] == np.argsort(p)[:5].tolist()
     assert all(len(e.contributions) == 2 for e in result.explanations)
-    assert len(result.mistakes) == 10
+    assert len(result.mistakes) == 10 and all(m.entity is None for m in result.mistakes)  # SPEC names no entity
+    assert result.coefficients == []  # not a linear model
     y = frame["label"].to_numpy()
     assert all((p[m.row] >= 0.4) != (y[m.row] == 1) for m in result.mistakes)
 
 
 def test_over_time_is_daily_and_json_is_clean(result: Evaluation) -> None:
     assert len(result.over_time) == 20 and sum(t.rows for t in result.over_time) == 3000
-    assert result.over_time[0].start == "2024-03-01"
+    assert result.over_time[0].start == "2024-03-01" and all(t.rows >= 100 for t in result.over_time)
+    assert all(t.low is not None and t.high is not None and t.low <= t.value <= t.high for t in result.over_time)
     text = json.dumps(result.to_dict(), allow_nan=False)
     assert '"worst_slices"' in text
 
@@ -134,7 +146,8 @@ def test_the_frame_index_does_not_matter(frame: pd.DataFrame) -> None:
 def test_long_windows_are_weekly() -> None:
     frame = binary_frame(800, days=100)
     found = evaluate(good_binary(), frame, make_spec(), label="label", time="ts", n_boot=0)
-    assert len(found.over_time) in (15, 16)
+    assert len(found.over_time) == 6  # 15 weeks of about 55 rows (fewer in the first), merged to reach 100 rows
+    assert sum(t.rows for t in found.over_time) == 800 and all(t.rows >= 100 for t in found.over_time)
     assert all(pd.Timestamp(t.start).day_of_week == 0 for t in found.over_time)
 
 
@@ -217,7 +230,7 @@ def test_regression_evaluation() -> None:
     assert "r2" not in found.lift["mean"]  # the mean's R2 is about 0: a percentage over it means nothing
     mean_r2 = found.scores_of("mean").metrics["r2"].value
     assert found.improvement["mean"]["r2"] == pytest.approx(found.metrics["r2"] - mean_r2)
-    assert (found.confusion, found.curves, found.fairness) == (None, {}, [])
+    assert (found.confusion, list(found.curves), found.fairness) == (None, ["predicted_actual"], [])
     errors = np.abs(frame["x2"].to_numpy())
     assert [m.row for m in found.mistakes] == np.argsort(-errors)[:10].tolist()
     first = found.slices[0]
@@ -275,7 +288,9 @@ def test_ranking_primary_metric_that_needs_binary_labels() -> None:
 def test_public_names() -> None:
     assert sorted(evaluation.__all__) == sorted([
         "Curve", "Evaluation", "FairnessSummary", "GroupFairness", "MetricValue", "Mistake", "ModelScores",
-        "RowExplanation", "SliceRow", "TimePoint", "bootstrap", "compute_metrics", "evaluate", "make_scorer"])
+        "PairedDifference", "QueryDifference", "RankingSummary", "RowExplanation", "SliceRow", "TimePoint", "bootstrap",
+        "compute_metrics",
+        "evaluate", "make_scorer", "ranking_metric"])
     for name in evaluation.__all__:
         assert hasattr(evaluation, name)
 
@@ -291,3 +306,33 @@ def test_200k_rows_with_three_others_and_a_reference_in_seconds() -> None:
                      references={"truth": frame["true_p"].to_numpy()})
     assert time.perf_counter() - start < 20
     assert len(found.scores) == 5
+
+
+def test_the_champion_is_scored_on_the_same_rows_with_a_paired_difference(frame: pd.DataFrame) -> None:
+    champion = FakeModel("good", lambda f: sigmoid(-1 + 0.6 * f["x1"].to_numpy()))  # same name as the model
+    found = evaluate(good_binary(), frame, make_spec(), label="label", time="ts", n_boot=100, seed=2,
+                     champion=champion, champion_name="champion v3", others=[prior_baseline(0.3)])
+    assert [(s.name, s.role) for s in found.scores] == [("good", "model"), ("prior", "baseline"),
+                                                         ("champion v3", "champion")]
+    versus = found.champion
+    assert versus is not None and (versus.other, versus.metric) == ("champion v3", "log_loss")
+    y = frame["label"].to_numpy()
+    theirs = compute_metrics("binary", y, champion.predict(frame))["log_loss"]
+    assert versus.other_value == pytest.approx(theirs)
+    assert versus.model_value == pytest.approx(found.metrics["log_loss"])
+    assert versus.improvement == pytest.approx(theirs - found.metrics["log_loss"])
+    assert versus.low is not None and versus.high is not None and 0 < versus.low <= versus.improvement <= versus.high
+    assert "roc:champion v3" in found.curves and found.lift.keys() == {"prior"}  # the champion is no baseline
+    assert evaluate(good_binary(), frame, make_spec(), label="label", time="ts", n_boot=0).champion is None
+    with pytest.raises(EvaluationError, match="two of the evaluated models and references are named 'prior'"):
+        evaluate(good_binary(), frame, make_spec(), label="label", time="ts", n_boot=0, champion=champion,
+                 champion_name="prior", others=[prior_baseline(0.3)])
+
+
+def test_a_regression_keeps_its_predicted_and_actual_points() -> None:
+    rng = np.random.default_rng(0)
+    frame = binary_frame(600).assign(label=lambda f: 2.0 * f["x1"] + rng.normal(0, 0.5, len(f)))
+    model = FakeModel("lin", lambda f: 2.0 * f["x1"].to_numpy(), task="regression")
+    found = evaluate(model, frame, make_spec("regression"), label="label", time="ts", n_boot=0)
+    points = found.curves["predicted_actual"]
+    assert points.x == (2.0 * frame["x1"]).tolist() and points.y == frame["label"].tolist()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from loopline._errors import EvaluationError
-from loopline.evaluation._explain import explain_rows, extreme_rows, mistake_rows, mistakes, top_importance
+from loopline.evaluation._explain import (
+    explain_rows,
+    extreme_rows,
+    mistake_rows,
+    mistakes,
+    signed_coefficients,
+    top_importance,
+)
 from loopline.models._types import Explanation
 from tests.evaluation.fakes import FakeModel, binary_frame, good_binary
 
@@ -90,3 +99,44 @@ def test_mistake_values_without_explanations_are_the_first_columns_at_most_eight
     found = mistakes(model, frame, "binary", np.array([1.0, 0.0]), np.array([0.1, 0.9]), threshold=0.5, label="label")
     assert [list(m.values) for m in found] == [[f"c{i}" for i in range(8)]] * 2
     assert found[0].values["c3"] == "3" and found[1].values["c3"] == "(missing)"
+
+
+def test_mistakes_carry_the_entity_id_when_the_spec_names_one() -> None:
+    frame = binary_frame(200, seed=2).assign(user=lambda f: [f"u{i}" for i in range(len(f))])
+    model = good_binary()
+    y = frame["label"].to_numpy(dtype=float)
+    found = mistakes(model, frame, "binary", y, model.predict(frame), threshold=0.4, label="label", entity="user")
+    assert found and all(m.entity == f"u{m.row}" for m in found)
+    plain = mistakes(model, frame, "binary", y, model.predict(frame), threshold=0.4, label="label")
+    assert all(m.entity is None for m in plain)
+
+
+def test_a_linear_model_shows_signed_coefficients_on_its_standardized_inputs() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from loopline.models import train_candidates
+    from tests.models.samples import make_spec, make_splits
+
+    splits = make_splits("binary", 3000)
+    model = train_candidates(splits, make_spec("binary", models={"candidates": ["linear"]}))[0]
+    found = dict(signed_coefficients(model))
+    scorer: Any = getattr(model, "scorer")  # noqa: B009
+    names = list(scorer.preprocessor.feature_names_out_)
+    assert set(found) == set(names) and len(found) <= 30
+    assert [abs(v) for v in found.values()] == sorted((abs(v) for v in found.values()), reverse=True)
+    # the label rises with x1 and with red, and not with blue or green (signal = 1.2 x1 + 0.8 x2 + red)
+    red = next(n for n in names if "red" in n)
+    green = next(n for n in names if "green" in n)
+    assert found["x1"] > 0 and found[red] > 0 > found[green]
+    # the same numbers as scikit-learn's logistic regression on the preprocessed (standardized) matrix
+    x = scorer.preprocessor.transform(splits.train)
+    assert np.asarray(x[:, names.index("x1")]).std() == pytest.approx(1.0, abs=0.01)
+    assert [found[n] for n in names] == scorer.coef[0].tolist()
+    # the numeric inputs' coefficients as scikit-learn fits them on that matrix (one-hot ones are only
+    # identified up to a shift shared with the intercept, so they are compared by their differences)
+    reference = LogisticRegression(C=model.params["C"], max_iter=5000, tol=1e-8).fit(x, splits.train["y"]).coef_[0]
+    for name in ("x1", "noise"):
+        assert found[name] == pytest.approx(reference[names.index(name)], abs=0.01)
+    assert found[red] - found[green] == pytest.approx(reference[names.index(red)] - reference[names.index(green)],
+                                                      abs=0.01)
+    assert signed_coefficients(good_binary()) == []  # not a linear model

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
+from statsmodels.stats.proportion import proportion_confint
 
 from loopline.data._types import SplitSummary
 from loopline.evaluation import (
@@ -19,6 +20,7 @@ from loopline.evaluation import (
     MetricValue,
     Mistake,
     ModelScores,
+    PairedDifference,
     RowExplanation,
     SliceRow,
     TimePoint,
@@ -56,18 +58,30 @@ def _binary_curves(seed: int = 0) -> dict[str, Curve]:
     y = (rng.random(n) < p).astype(int)
     fpr, tpr, roc_t = roc_curve(y, p)
     precision, recall, pr_t = precision_recall_curve(y, p)
-    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
-    edges = np.linspace(0, 1, 11)
-    counts = np.histogram(p, bins=edges)[0]
-    counts = counts[counts > 0]
+    observed, predicted = calibration_curve(y, p, n_bins=20, strategy="quantile")
+    counts = np.full(len(observed), n // len(observed))
+    positives = np.round(observed * counts)
+    low, high = proportion_confint(positives, counts, alpha=0.05, method="jeffreys")
+    low, high = np.where(positives == 0, 0.0, low), np.where(positives == counts, 1.0, high)
+    others = {"logistic": 1 / (1 + np.exp(-(score * 1.3 - 2.9 + rng.normal(0, 0.4, n)))),
+              "constant": np.full(n, y.mean()),
+              "heuristic": 1 / (1 + np.exp(-(score * 0.6 - 3.0 + rng.normal(0, 1.0, n))))}
+    other_curves = {}
+    for name, q in others.items():
+        o_fpr, o_tpr, _ = roc_curve(y, q)
+        o_precision, o_recall, _ = precision_recall_curve(y, q)
+        other_curves[f"roc:{name}"] = Curve(x=o_fpr.tolist(), y=o_tpr.tolist())
+        other_curves[f"pr:{name}"] = Curve(x=o_recall[::-1].tolist(), y=o_precision[::-1].tolist())
     thresholds = np.round(np.arange(1, 100) / 100, 2)
     cost = np.array([((p >= t) & (y == 0)).sum() * 1.0 + ((p < t) & (y == 1)).sum() * 5.0 for t in thresholds]) / n
     return {
         "roc": Curve(x=fpr.tolist(), y=tpr.tolist(), thresholds=np.minimum(roc_t, 1.0).tolist()),
         "pr": Curve(x=recall[::-1].tolist(), y=precision[::-1].tolist(),
                     thresholds=[1.0, *pr_t[::-1].tolist()]),
-        "reliability": Curve(x=predicted.tolist(), y=observed.tolist(), counts=[int(c) for c in counts]),
+        "reliability": Curve(x=predicted.tolist(), y=observed.tolist(), counts=[int(c) for c in counts],
+                             low=low.tolist(), high=high.tolist()),
         "cost": Curve(x=thresholds.tolist(), y=cost.tolist(), thresholds=thresholds.tolist()),
+        **other_curves,
     }
 
 
@@ -100,12 +114,12 @@ def binary_evaluation() -> Evaluation:
         "log_loss": _mv(0.1650), "roc_auc": _mv(0.8123), "pr_auc": _mv(0.2650),
     })
     slices = [
-        SliceRow("plan", "basic", 4000, 0.071, {"log_loss": 0.2010}, 0.0310),
-        SliceRow("plan", "pro", 2400, 0.041, {"log_loss": 0.1480}, -0.0220),
-        SliceRow("plan", "team", 1600, 0.032, {"log_loss": 0.1290}, -0.0410),
-        SliceRow("country", "de", 2000, 0.052, {"log_loss": 0.1690}, -0.0010),
-        SliceRow("country", "us", 3000, 0.060, {"log_loss": 0.1820}, 0.0120),
-        SliceRow("country", "(missing)", 12, 0.083, {"log_loss": 0.4100}, 0.2400),
+        SliceRow("plan", "basic", 4000, 0.071, {"log_loss": 0.2010}, 0.0310, 0.0190, 0.0440),
+        SliceRow("plan", "pro", 2400, 0.041, {"log_loss": 0.1480}, -0.0220, -0.0390, -0.0060),
+        SliceRow("plan", "team", 1600, 0.032, {"log_loss": 0.1290}, -0.0410, -0.0600, -0.0200),
+        SliceRow("country", "de", 2000, 0.052, {"log_loss": 0.1690}, -0.0010, -0.0150, 0.0140),
+        SliceRow("country", "us", 3000, 0.060, {"log_loss": 0.1820}, 0.0120, 0.0010, 0.0240),
+        SliceRow("country", "(missing)", 12, 0.083, {"log_loss": 0.4100}, 0.2400, judged=False),
     ]
     return Evaluation(
         model="lightgbm", split="test", task="binary", rows=8000, primary_metric="log_loss",
@@ -137,10 +151,14 @@ def binary_evaluation() -> Evaluation:
             RowExplanation(5120, 0.480, None, [("plan", 0.61), ("tickets_30d", 0.12)]),
         ],
         mistakes=[
-            Mistake(7001 + i, 0.97 - i * 0.02, 0.0, {"plan": "basic", "tickets_30d": str(9 - i), "country": "us"})
+            Mistake(7001 + i, 0.97 - i * 0.02, 0.0,
+                    {"plan": "basic", "tickets_30d": str(9 - i), **({"country": "us"} if i % 3 else {"tenure": "4"})},
+                    entity=f"cust-{4410 + 7 * i}")
             for i in range(14)
         ],
-        over_time=[TimePoint(f"2024-03-{16 + 2 * i:02d}T00:00:00+00:00", 1000, 0.165 + 0.002 * i) for i in range(8)],
+        over_time=[TimePoint(f"2024-03-{16 + 2 * i:02d}", 1000, 0.165 + 0.002 * i, f"2024-03-{17 + 2 * i:02d}",
+                             0.155 + 0.002 * i, 0.176 + 0.002 * i) for i in range(8)],
+        champion=PairedDifference("champion v3", "log_loss", 0.170, 0.1762, 0.0062, 0.0031, 0.0094),
     )
 
 
@@ -154,7 +172,15 @@ def regression_evaluation() -> Evaluation:
         ],
         lift={"mean": {"rmse": 0.2335, "mae": 0.3008}},
         importance=[("size_m2", 4.2), ("age_years", -1.3), ("rooms", 0.8)],
+        coefficients=[("size_m2", 9.1), ("age_years", -3.4), ("rooms", 1.2), ("district=north", -0.7)],
+        curves={"predicted_actual": _regression_points()},
     )
+
+
+def _regression_points(n: int = 600, seed: int = 0) -> Curve:
+    rng = np.random.default_rng(seed)
+    predicted = rng.normal(60.0, 15.0, n)
+    return Curve(x=predicted.tolist(), y=(predicted + rng.normal(0, 12.0, n)).tolist())
 
 
 # Section ids of the page, in order; the summary box is always there.

@@ -92,8 +92,12 @@ def test_binary_report_shows_the_headline_and_the_given_numbers(binary_report: t
     for text in ("<b>lightgbm</b>", "<b>binary</b>", "<b>test</b>", "<b>8,000</b> rows",
                  "AUC of simulator&#39;s true probabilities", "0.8123", "isotonic", "decision threshold",
                  "Confusion matrix at threshold 0.214", "7,230", "Demographic parity difference 0.021",
-                 "Row 101 · prediction 0.912 · label 1", "4 more in the JSON twin."):
+                 "Row 101 · prediction 0.912 · label 1", "4 more in the JSON twin.",
+                 "Better than the current champion (champion v3: log-loss 0.176): improvement +0.006, "
+                 "95% paired interval [+0.003, +0.009].", "cust-4410", "not among this row&#39;s top features",
+                 "too small to judge", "logistic (candidate)", "heuristic (baseline)"):
         assert text in html, text
+    assert '<p class="champion good">' in html
 
 
 def test_text_from_the_caller_is_escaped(binary_report: tuple[Evaluation, ReportPaths]) -> None:
@@ -106,13 +110,16 @@ def test_text_from_the_caller_is_escaped(binary_report: tuple[Evaluation, Report
 def test_regression_report_leaves_out_empty_sections(regression_report: tuple[Evaluation, ReportPaths]) -> None:
     _, paths = regression_report
     html = paths.html.read_text(encoding="utf-8")
-    assert _headings(html) == ["metrics", "lift", "importance"]
+    assert _headings(html) == ["metrics", "lift", "residuals", "importance", "coefficients"]
     for absent in set(ALL_SECTIONS) - {"metrics", "lift", "importance"}:
         assert f'href="#{absent}"' not in html
     assert "Fairness" not in html and "Confusion" not in html and "Warnings" not in html
     assert 'RMSE <span class="value">12.34</span> <span class="ci">[11.93, 12.75]</span>' in html
     assert "23.4% better than the baseline &#39;mean&#39; (16.10)" in html
-    assert re.findall(r'<div id="(fig-[^"]+)"', html) == ["fig-importance"]
+    assert re.findall(r'<div id="(fig-[^"]+)"', html) == [
+        "fig-predicted-actual", "fig-residuals", "fig-importance", "fig-coefficients"]
+    assert "Predicted vs actual (600 rows)" in html and "Residuals vs predicted (600 rows)" in html
+    assert "Coefficients (signed, standardized inputs)" in html
 
 
 @pytest.mark.parametrize("report", ["binary_report", "regression_report"])
@@ -168,3 +175,11 @@ def test_r2_primary_gets_a_difference_never_a_percentage(tmp_path: Path) -> None
     assert "better than the baseline &#39;mean&#39; (0.0006)" in html
     data = json.loads(paths.json.read_text(encoding="utf-8"))
     assert "r2" not in data["lift"]["mean"] and data["improvement"]["mean"]["r2"] == 0.4114
+
+
+@pytest.mark.parametrize("report", ["binary_report", "regression_report"])
+def test_every_table_scrolls_instead_of_being_clipped(report: str, request: pytest.FixtureRequest) -> None:
+    _, paths = request.getfixturevalue(report)
+    html = paths.html.read_text(encoding="utf-8")
+    assert html.count("<table>") == len(re.findall(r'<div class="scroll">\s*<table>', html)) > 0
+    assert ".scroll { overflow-x: auto; }" in html and ".grid > .cell { min-width: 0; }" in html

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from loopline.evaluation import MetricValue, ModelScores
-from loopline.reports._headline import constant_baseline, headline
+from loopline.evaluation import MetricValue, ModelScores, PairedDifference
+from loopline.reports._headline import champion_sentence, constant_baseline, headline
 from tests.reports.samples import binary_evaluation, regression_evaluation
 
 
@@ -56,3 +56,27 @@ def test_the_constant_baseline_is_preferred_over_the_first_one() -> None:
                         + [evaluation.scores_of("constant")])
     found = constant_baseline(reordered)
     assert found is not None and found.name == "constant"
+
+
+def test_the_champion_comparison_says_better_worse_or_no_clear_difference() -> None:
+    h = headline(binary_evaluation())
+    assert h.champion == ("Better than the current champion (champion v3: log-loss 0.176): improvement +0.006, "
+                          "95% paired interval [+0.003, +0.009].") and h.champion_good is True
+    worse = PairedDifference("champion v3", "roc_auc", 0.71, 0.74, -0.03, -0.045, -0.012)
+    assert champion_sentence(worse) == (
+        "Worse than the current champion (champion v3: ROC AUC 0.740): improvement -0.030, "
+        "95% paired interval [-0.045, -0.012].", False)
+    unsure = PairedDifference("champion v3", "rmse", 12.3, 12.4, 0.1, -0.2, 0.4)
+    assert champion_sentence(unsure)[0].startswith("No clear difference from the current champion (champion v3: RMSE")
+    assert champion_sentence(unsure)[1] is None
+    assert champion_sentence(None) == ("", None)
+    assert headline(regression_evaluation()).champion == ""
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from loopline.reports import _headline
+
+    result = doctest.testmod(_headline)
+    assert result.failed == 0 and result.attempted > 0

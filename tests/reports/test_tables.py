@@ -105,18 +105,23 @@ def test_splits_and_facts_tables() -> None:
     assert facts_table(regression_evaluation(), {}) is None
 
 
-def test_slices_are_sorted_by_gap_with_the_worst_highlighted() -> None:
+def test_slices_are_ranked_by_the_low_end_of_the_gap_with_the_worst_highlighted() -> None:
     evaluation = binary_evaluation()
     table = slice_table(evaluation.slices, primary="log_loss", task="binary", worst=evaluation.worst_slices)
     assert [(r[0].text, r[1].text) for r in table.rows] == [
-        ("country", "(missing)"), ("plan", "basic"), ("country", "us"), ("country", "de"), ("plan", "pro"),
-        ("plan", "team")]
-    assert table.row_marks == ("", "worst", "worst", "", "", "")
-    assert [r[-1].text for r in table.rows][:2] == ["+0.240", "+0.031"]
+        ("plan", "basic"), ("country", "us"), ("country", "de"), ("plan", "pro"), ("plan", "team"),
+        ("country", "(missing)")]  # the 12-row slice has the largest gap but is too small to judge: last
+    assert table.row_marks == ("worst", "worst", "", "", "", "")
+    assert [h.text for h in table.headers][-2:] == ["gap", "verdict"]
+    assert [(r[-2].text, r[-2].note, r[-2].mark) for r in table.rows][:2] == [
+        ("+0.031", "[0.019, 0.044]", "neg"), ("+0.012", "[0.0010, 0.024]", "neg")]
+    assert [r[-1].text for r in table.rows] == ["worse than overall", "worse than overall", "within noise",
+                                               "better than overall", "better than overall", "too small to judge"]
+    assert table.rows[-1][-1].mark == "muted" and table.rows[-1][-2].note == ""
     many = [SliceRow("c", str(i), 100, None, {"accuracy": 0.5}, float(i)) for i in range(50)]
     capped = slice_table(many, primary="accuracy", task="multiclass", limit=40)
-    assert [h.text for h in capped.headers] == ["column", "value", "rows", "accuracy", "gap"]
-    assert len(capped.rows) == 40 and capped.rows[0][1].text == "49"
+    assert [h.text for h in capped.headers] == ["column", "value", "rows", "accuracy", "gap", "verdict"]
+    assert len(capped.rows) == 40 and capped.rows[0][1].text == "49" and capped.rows[0][-1].text == "no interval"
     assert capped.note == "10 more slices with smaller gaps are in the JSON twin."
 
 
@@ -135,6 +140,20 @@ def test_only_a_handful_of_mistakes_and_explanations_are_shown() -> None:
     assert [(r[0].text, r[1].text, r[1].mark, r[1].bar) for r in tables[0].rows][:2] == [
         ("tickets_30d", "+1.210", "pos", 1.0), ("tenure_months", "-0.430", "neg", 0.43 / 1.21)]
     assert tables[2].caption == "Row 5120 · prediction 0.480"
+
+
+def test_mistakes_show_the_entity_and_never_a_blank_cell() -> None:
+    table = mistakes_table(binary_evaluation().mistakes, entity="customer_id")
+    assert [h.text for h in table.headers] == ["customer_id", "prediction", "label", "plan", "tickets_30d", "tenure",
+                                               "country"]
+    first, second = ([c.text for c in row] for row in table.rows[:2])
+    assert first == ["cust-4410", "0.970", "0", "basic", "9", "4", "not among this row's top features"]
+    assert second == ["cust-4417", "0.950", "0", "basic", "8", "not among this row's top features", "us"]
+    assert table.rows[0][0].title == "row 7001 of the split"
+    assert all(c.text.strip() for row in table.rows for c in row)
+    assert [h.numeric for h in table.headers] == [False, True, True, False, True, True, False]
+    mixed = mistakes_table([Mistake(3, 0.9, 0.0, {"a": "1"}, entity="u1"), Mistake(4, 0.8, 0.0, {"a": "2"})])
+    assert [r[0].text for r in mixed.rows] == ["u1", "row 4"] and mixed.headers[0].text == "entity"
 
 
 def test_missing_scores_show_a_dash() -> None:

@@ -48,9 +48,12 @@ def show_prepared(prepared: Prepared, *, task: str) -> None:
 
 
 def _show_splits(summaries: Any, *, task: str) -> None:
-    splits = make_table("split", "rows", "from", "to", label_heading(task), title="time-based split")
+    queries = any(getattr(s, "queries", None) is not None for s in summaries)  # ranking: queries per split
+    splits = make_table("split", "rows", *(["queries"] if queries else []), "from", "to", label_heading(task),
+                        title="time-based split")
     for s in summaries:
-        splits.add_row(s.name, str(s.rows), s.start[:19], s.end[:19], fmt(s.label_rate))
+        counted = [fmt(getattr(s, "queries", None))] if queries else []
+        splits.add_row(s.name, str(s.rows), *counted, s.start[:19], s.end[:19], fmt(s.label_rate))
     out.print(splits)
 
 
@@ -65,6 +68,9 @@ def training_json(outcome: TrainingOutcome) -> dict[str, Any]:
         "champion": outcome.version.version if outcome.promoted else None,
         "models": {m.name: {"family": m.family, "baseline": m.is_baseline, "valid": m.valid, "test": m.test}
                    for m in outcome.models},
+        "metric_labels": outcome.evaluation.metric_labels,
+        "ranking": None if outcome.evaluation.ranking is None else {
+            "queries": outcome.evaluation.ranking.queries, "excluded": outcome.evaluation.ranking.excluded},
         "splits": [asdict(s) for s in outcome.splits],
         "warnings": outcome.warnings,
         "report": str(outcome.report.html),
@@ -81,12 +87,13 @@ def show_training(outcome: TrainingOutcome) -> None:
     task = outcome.evaluation.task
     _show_splits(outcome.splits, task=task)
     primary = outcome.evaluation.primary_metric
-    keys = [primary, *[k for k in ("roc_auc", "pr_auc", "ece", "rmse", "mae", "r2", "ndcg", "map", "accuracy",
+    keys = [primary, *[k for k in ("roc_auc", "pr_auc", "ece", "rmse", "mae", "r2", "ndcg", "map", "mrr", "accuracy",
                                    "macro_f1") if k != primary]]
     keys = [k for k in keys if any(k in m.test for m in outcome.models)][:5]
     threshold_at = keys.index("accuracy") + 1 if task == "binary" and "accuracy" in keys else None
     headers = [*keys[:threshold_at], "threshold", *keys[threshold_at:]] if threshold_at is not None else keys
-    models = make_table("model", "role", *headers, title="models on the test split")
+    labels = outcome.evaluation.metric_labels  # what a ranking metric exactly is: ndcg@10 (exp gain)
+    models = make_table("model", "role", *(labels.get(h, h) for h in headers), title="models on the test split")
     order = sorted(outcome.models, key=lambda m: (m.is_baseline, m.name != outcome.best))
     for m in order:
         role = "baseline" if m.is_baseline else ("best" if m.name == outcome.best else "candidate")
@@ -95,11 +102,15 @@ def show_training(outcome: TrainingOutcome) -> None:
             cells.insert(threshold_at, _threshold(outcome, m.name))
         models.add_row(m.name, role, *cells)
     out.print(models)
+    if outcome.evaluation.ranking is not None:
+        from loopline.reports._ranking import excluded_sentence
+
+        out.print(excluded_sentence(outcome.evaluation.ranking, outcome.evaluation.split))
     for w in outcome.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     status = "[green]champion[/]" if outcome.promoted else "registered (not promoted)"
     out.print(f"{outcome.model_name} v{outcome.version.version} ({outcome.best}) {status}; "
-              f"primary metric {primary} ({describe_direction(primary)})")
+              f"primary metric {labels.get(primary, primary)} ({describe_direction(primary)})")
     out.print(f"report: {outcome.report.html}")
 
 
@@ -229,6 +240,7 @@ def experiment_json(demo: Any) -> dict[str, Any]:
 
 def show_experiment_demo(demo: Any) -> None:
     from loopline.cli._experiment import show_analysis
+    from loopline.loop._experiment import true_ctr_effect
 
     out.print("")
     out.print("[bold]A/B test[/] of champion (control) against challenger (treatment) over the simulated days after "
@@ -238,12 +250,12 @@ def show_experiment_demo(demo: Any) -> None:
     for e in demo.outcome.analysis.effects:
         if e.metric != primary or e.effect.relative is None:
             continue
-        true = demo.truth.get("effects", {}).get(e.arm, {}).get("ctr_relative")
-        shown = "n/a" if true is None else f"{true:+.2%}"
+        true = true_ctr_effect(demo.truth, e.arm)
+        shown = "n/a" if true is None else f"{true:+.2%} (population effect)"
         out.print(f"{primary} of {e.arm}: estimated {e.effect.relative:+.2%}; the simulator's true effect {shown}")
     ilv = demo.interleaving
     out.print(f"interleaving of the same two rankers: {ilv.wins_a:,} sessions prefer A (champion), {ilv.wins_b:,} "
-              f"prefer B (challenger), p = {ilv.p_value:.3g}; preferred: {ilv.preferred or 'neither'}")
+              f"prefer B (challenger), p = {ilv.p_value:.3g}; preferred: {ilv.preferred_name or 'neither'}")
 
 
 def served_json(served: ServedDemo) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from loopline.data._infer import infer_schema
 from loopline.data._labels import LabelReport, make_labels
 from loopline.data._leakage import Finding, recorded_after_event, shared_entities, single_feature_scores, suspicious
 from loopline.data._load import fingerprint, load, load_table
+from loopline.data._ranking_checks import check_group_ids, check_queries_within_splits, check_relevance
 from loopline.data._references import check_references
 from loopline.data._sampling import downsample_negatives
 from loopline.data._split import NAMES, split_by_time, summarize
@@ -105,7 +106,11 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
                                       positive=spec.label.positive)
     schema = infer_schema(labelled, types=spec.features.types)
     ids = tuple(c for c in (spec.entity, spec.unit, spec.group) if c)
+    if spec.task == "ranking" and spec.group is not None:
+        check_group_ids(labelled, spec.group, where=where)
     report = validate(labelled, schema, event_time=spec.event_time, label=label, ids=ids)
+    if spec.task == "ranking":
+        check_relevance(labelled, label, report)
     if shadowed:
         report.add("info", "shadow", "served", f"{shadowed} rows with served = false were dropped: they are a shadow "
                    "model's scores of candidates the user never saw, not exposures.")
@@ -123,6 +128,9 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     progress.advance()
 
     parts = split_by_time(labelled, spec.split, time=spec.event_time, entity=spec.entity)
+    if spec.task == "ranking" and spec.group is not None:
+        check_queries_within_splits({"train": parts.train, "valid": parts.valid, "test": parts.test}, spec.group,
+                                    spec.event_time, report)
     binary = spec.task == "binary"
     findings = [*recorded_after_event(labelled, features, schema, event_time=spec.event_time)]
     scores = single_feature_scores(parts.train, parts.valid, features, schema, label,
@@ -139,8 +147,8 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
                             "the negatives); remove it for this task.")
         train = downsample_negatives(train, label, spec.sampling.negative_rate, seed=spec.seed)
     frames = {"train": train, "valid": parts.valid, "test": parts.test}
-    summaries = tuple(summarize(n, frames[n], time=spec.event_time, label=label, binary=binary, entity=spec.entity)
-                      for n in NAMES)
+    summaries = tuple(summarize(n, frames[n], time=spec.event_time, label=label, binary=binary, entity=spec.entity,
+                                group=spec.group if spec.task == "ranking" else None) for n in NAMES)
     coverage = {n: {f: float(frames[n][f].notna().mean()) for f in features} for n in NAMES}
     findings += _coverage_drops(coverage)
     splits = Splits(train=train, valid=parts.valid, test=parts.test, label=label, time=spec.event_time,

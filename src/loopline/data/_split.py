@@ -134,12 +134,13 @@ def _overlap(train: np.ndarray, valid: np.ndarray, test: np.ndarray, uniques: np
 
 
 def summarize(name: str, part: pd.DataFrame, *, time: str, label: str, binary: bool,
-              entity: str | None) -> SplitSummary:
-    """Size, time range and label rate (or mean) of one split."""
+              entity: str | None, group: str | None = None) -> SplitSummary:
+    """Size, time range and label rate (or mean) of one split; the number of queries when ``group`` is given."""
     values = part[label]
     rate = float(values.mean()) if pd.api.types.is_numeric_dtype(values.dtype) else None
     return SplitSummary(name=name, rows=len(part), start=part[time].min().isoformat(), end=part[time].max().isoformat(),
-                        label_rate=rate, entities=int(part[entity].nunique()) if entity else None)
+                        label_rate=rate, entities=int(part[entity].nunique()) if entity else None,
+                        queries=int(part[group].nunique()) if group else None)
 
 
 def _cuts(times: pd.Series, spec: SplitSpec) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -70,6 +70,8 @@ class SplitSummary:
     end: str
     label_rate: float | None
     entities: int | None = None
+    queries: int | None = None
+    """Ranking: how many queries (distinct group ids) the split holds."""
 
 
 @dataclass(frozen=True, eq=False)

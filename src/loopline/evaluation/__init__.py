@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from loopline.evaluation._bootstrap import bootstrap
 from loopline.evaluation._evaluate import evaluate
-from loopline.evaluation._metrics import compute_metrics, make_scorer
+from loopline.evaluation._metrics import compute_metrics, make_scorer, ranking_metric
 from loopline.evaluation._types import (
     Curve,
     Evaluation,
@@ -22,6 +22,9 @@ from loopline.evaluation._types import (
     MetricValue,
     Mistake,
     ModelScores,
+    PairedDifference,
+    QueryDifference,
+    RankingSummary,
     RowExplanation,
     SliceRow,
     TimePoint,
@@ -35,6 +38,9 @@ __all__ = [
     "MetricValue",
     "Mistake",
     "ModelScores",
+    "PairedDifference",
+    "QueryDifference",
+    "RankingSummary",
     "RowExplanation",
     "SliceRow",
     "TimePoint",
@@ -42,4 +48,5 @@ __all__ = [
     "compute_metrics",
     "evaluate",
     "make_scorer",
+    "ranking_metric",
 ]

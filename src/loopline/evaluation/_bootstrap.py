@@ -26,22 +26,22 @@ import numpy as np
 
 from loopline.evaluation._metrics import Scorer, make_scorer
 from loopline.evaluation._types import MetricValue
-from loopline.spec import Task
+from loopline.spec import Gain, Task
 
 _LEVEL = 0.95
 
 
 def bootstrap(task: Task, y_true: np.ndarray, prediction: np.ndarray, *, metrics: Sequence[str],
               n_boot: int = 200, seed: int = 0, groups: np.ndarray | None = None,
-              threshold: float | None = None, k: int = 10, classes: Sequence[Any] | None = None
-              ) -> dict[str, MetricValue]:
+              threshold: float | None = None, k: int | Sequence[int] = 10, classes: Sequence[Any] | None = None,
+              gain: Gain = "exponential", relevant_at: float | None = None) -> dict[str, MetricValue]:
     """Point estimates of ``metrics`` with percentile 95% intervals from ``n_boot`` resamples.
 
     Rows are resampled, or whole queries (``groups``) for ranking. The same ``seed`` draws the same
     resamples, so two models bootstrapped with one seed are compared on the same resamples.
     """
-    scorer = make_scorer(task, y_true, prediction, threshold=threshold, groups=groups, k=k,
-                         classes=classes, names=metrics)
+    scorer = make_scorer(task, y_true, prediction, threshold=threshold, groups=groups, k=k, gain=gain,
+                         relevant_at=relevant_at, classes=classes, names=metrics)
     return bootstrap_scorer(scorer, n_boot=n_boot, seed=seed)
 
 

@@ -12,9 +12,11 @@ from loopline._errors import EvaluationError
 from loopline.spec import METRICS, Task
 
 
-def check_names(task: Task, names: Sequence[str] | None) -> tuple[str, ...]:
-    """The metric names to compute: all of the task's when ``names`` is None."""
-    allowed = METRICS[task]
+def check_names(task: Task, names: Sequence[str] | None, *, ks: Sequence[int] = ()) -> tuple[str, ...]:
+    """The metric names to compute: all of the task's when ``names`` is None; for ranking, ``ndcg@<k>`` for each
+    cut-off of ``ks`` after the first (the primary one is ``ndcg``)."""
+    extra = tuple(f"ndcg@{k}" for k in ks[1:]) if task == "ranking" else ()
+    allowed = (*METRICS[task], *extra)
     if names is None:
         return allowed
     unknown = [n for n in names if n not in allowed]

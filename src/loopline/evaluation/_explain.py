@@ -1,4 +1,12 @@
-"""What the model leans on: global importance, explanations of extreme rows, confident mistakes."""
+"""What the model leans on: global importance, signed coefficients of linear models, explanations of
+extreme rows, confident mistakes.
+
+Importance is unsigned (how much a feature moves scores); a linear model also shows its **signed**
+coefficients, one per model input after preprocessing (a one-hot category is its own input), on the
+scale the model was fitted on: numeric inputs standardized (mean 0, standard deviation 1 on the
+training rows), so a coefficient is the change of the raw score (log-odds for logistic models, before
+calibration) per standard deviation of that input.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +35,23 @@ def top_importance(model: TrainedModel, *, limit: int = TOP_IMPORTANCE) -> list[
         return []
     ranked = sorted(found.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
     return [(str(k), float(v)) for k, v in ranked[:limit]]
+
+
+def signed_coefficients(model: TrainedModel, *, limit: int = TOP_IMPORTANCE) -> list[tuple[str, float]]:
+    """A linear model's coefficients by model input, largest magnitude first, at most ``limit``; [] for
+    any other model and for multiclass (one coefficient row per class)."""
+    if model.family != "linear":
+        return []
+    scorer = getattr(model, "scorer", None)
+    coef = getattr(scorer, "coef", None)
+    names = list(getattr(getattr(scorer, "preprocessor", None), "feature_names_out_", []) or [])
+    if coef is None:
+        return []
+    matrix = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    if matrix.shape[0] != 1 or matrix.shape[1] != len(names):
+        return []
+    ranked = sorted(zip(names, matrix[0].tolist(), strict=True), key=lambda kv: (-abs(kv[1]), kv[0]))
+    return [(str(n), float(c)) for n, c in ranked[:limit]]
 
 
 def _explain(model: TrainedModel, frame: pd.DataFrame, rows: np.ndarray) -> Explanation | None:
@@ -89,9 +114,11 @@ def mistake_rows(task: Task, y: np.ndarray, prediction: np.ndarray, *, threshold
 
 
 def mistakes(model: TrainedModel, frame: pd.DataFrame, task: Task, y: np.ndarray, prediction: np.ndarray, *,
-             threshold: float, label: str, count: int = MISTAKES, max_values: int = MISTAKE_VALUES) -> list[Mistake]:
+             threshold: float, label: str, entity: str | None = None, count: int = MISTAKES,
+             max_values: int = MISTAKE_VALUES) -> list[Mistake]:
     """The ``count`` most confident mistakes with at most ``max_values`` column values each: the columns
-    that contributed most to that row when the model explains itself, else its first input columns."""
+    that contributed most to that row when the model explains itself, else its first input columns; with
+    the row's ``entity`` id when that column is in ``frame``."""
     rows, _ = mistake_rows(task, y, prediction, threshold=threshold, count=count)
     if len(rows) == 0:
         return []
@@ -113,7 +140,8 @@ def mistakes(model: TrainedModel, frame: pd.DataFrame, task: Task, y: np.ndarray
             shown = float(prediction[row, int(y[row])])
         else:
             shown = float(prediction[row])
-        out.append(Mistake(row=int(row), prediction=shown, label=float(y[row]), values=values))
+        who = _show(frame[entity].iloc[row]) if entity is not None and entity in frame.columns else None
+        out.append(Mistake(row=int(row), prediction=shown, label=float(y[row]), values=values, entity=who))
     return out
 
 

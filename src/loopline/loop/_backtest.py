@@ -172,7 +172,7 @@ def _score(spec: ProblemSpec, frame: pd.DataFrame, model: TrainedModel) -> float
     label = spec.label.target
     groups = frame[spec.group].to_numpy() if spec.task == "ranking" and spec.group else None
     values = compute_metrics(spec.task, frame[label].to_numpy(), model.predict(frame), threshold=model.threshold,
-                             groups=groups, k=spec.metrics.k, classes=model.classes)
+                             groups=groups, classes=model.classes, **spec.metrics.scoring)
     return float(values.get(spec.primary_metric, np.nan))
 
 
@@ -202,7 +202,7 @@ def _pooled(spec: ProblemSpec, rows: pd.DataFrame, in_force: list[tuple[datetime
     p = np.concatenate([s for _, s in scored])
     ordered = pd.concat([part for part, _ in scored], ignore_index=True)
     groups = ordered[spec.group].to_numpy() if spec.task == "ranking" and spec.group else None
-    metrics = compute_metrics(spec.task, y, p, groups=groups, k=spec.metrics.k, classes=original.classes)
+    metrics = compute_metrics(spec.task, y, p, groups=groups, classes=original.classes, **spec.metrics.scoring)
     return float(metrics.get(spec.primary_metric, np.nan)), _score(spec, ordered, original)
 
 

@@ -312,7 +312,8 @@ class _Loop:
                                              label_spec=self.spec.label, now=self.now)
             return performance(frame, labelled[self.spec.label.target], task=self.spec.task, start=start,
                                end=self.now, metric=self.spec.primary_metric, threshold=champion.threshold,
-                               k=self.spec.metrics.k, n_boot=0)
+                               k=self.spec.metrics.k, gain=self.spec.metrics.gain,
+                               relevant_at=self.spec.metrics.relevant_at, n_boot=0)
 
         return check(self.workspace, table=frame, performance=measured, **options)
 
@@ -356,7 +357,7 @@ class _Loop:
         groups = test[splits.group].to_numpy() if self.spec.task == "ranking" and splits.group else None
         found: Comparison = compare(self.spec.task, test[splits.label].to_numpy(), challenger=challenger.predict(test),
                                     champion=champion.predict(test), metric=self.spec.primary_metric, groups=groups,
-                                    k=self.spec.metrics.k, classes=challenger.classes, n_boot=self.n_boot,
+                                    classes=challenger.classes, n_boot=self.n_boot, **self.spec.metrics.scoring,
                                     seed=self.spec.seed)
         details = {**found.to_dict(), "beats_baselines": outcome.beats_baselines}
         judge = self.settings.judge

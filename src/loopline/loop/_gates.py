@@ -187,4 +187,4 @@ def _compare(spec: ProblemSpec, pair: pd.DataFrame, *, challenger: str, champion
     groups = pair["request_id"].to_numpy() if spec.task == "ranking" else None
     return compare(spec.task, y, challenger=pair[challenger].to_numpy(dtype=float),
                    champion=pair[champion].to_numpy(dtype=float), metric=spec.primary_metric, groups=groups,
-                   k=spec.metrics.k, n_boot=spec.retrain.judge.n_boot, seed=spec.seed)
+                   n_boot=spec.retrain.judge.n_boot, seed=spec.seed, **spec.metrics.scoring)

@@ -25,7 +25,7 @@ import numpy as np
 
 from loopline._errors import EvaluationError
 from loopline.evaluation import make_scorer
-from loopline.spec import Task, metric_loss
+from loopline.spec import Gain, Task, metric_loss
 
 LEVEL = 0.95
 
@@ -53,10 +53,15 @@ class Comparison:
 
 
 def compare(task: Task, y_true: np.ndarray, *, challenger: np.ndarray, champion: np.ndarray, metric: str,
-            groups: np.ndarray | None = None, k: int = 10, threshold: float | None = None,
-            classes: Sequence[Any] | None = None, n_boot: int = 200, seed: int = 0) -> Comparison:
-    """The paired comparison of two models' predictions on the same rows (whole queries resampled for ranking)."""
-    options: dict[str, Any] = {"groups": groups, "k": k, "classes": classes, "names": [metric]}
+            groups: np.ndarray | None = None, k: int | Sequence[int] = 10, threshold: float | None = None,
+            classes: Sequence[Any] | None = None, n_boot: int = 200, seed: int = 0, gain: Gain = "exponential",
+            relevant_at: float | None = None) -> Comparison:
+    """The paired comparison of two models' predictions on the same rows (whole queries resampled for ranking;
+    ``k``, ``gain`` and ``relevant_at`` as the spec's ``metrics`` gives them)."""
+    if relevant_at is None and task == "ranking":  # one threshold for both: the top grade of the labels
+        relevant_at = float(np.max(np.asarray(y_true, dtype=np.float64)))
+    options: dict[str, Any] = {"groups": groups, "k": k, "classes": classes, "names": [metric], "gain": gain,
+                               "relevant_at": relevant_at}
     ours = make_scorer(task, y_true, challenger, threshold=threshold, who="the challenger", **options)
     theirs = make_scorer(task, y_true, champion, threshold=threshold, who="the champion", **options)
     point_a, point_b = ours.compute(), theirs.compute()
@@ -64,7 +69,7 @@ def compare(task: Task, y_true: np.ndarray, *, challenger: np.ndarray, champion:
         raise EvaluationError(f"{metric} cannot be computed on these rows ({task}: e.g. roc_auc needs 0/1 labels, "
                               "log_loss needs probabilities); choose another metrics.primary to judge by.")
     a, b = point_a[metric], point_b[metric]
-    gain = metric_loss(metric, b) - metric_loss(metric, a)
+    better_by = metric_loss(metric, b) - metric_loss(metric, a)
     low = high = float("nan")
     if n_boot >= 2:
         rng = np.random.default_rng(seed)
@@ -77,5 +82,5 @@ def compare(task: Task, y_true: np.ndarray, *, challenger: np.ndarray, champion:
         if len(finite) >= max(10, n_boot // 2):
             tail = (1 - LEVEL) / 2 * 100
             low, high = (float(v) for v in np.percentile(finite, [tail, 100 - tail]))
-    return Comparison(metric=metric, champion=float(b), challenger=float(a), improvement=float(gain),
+    return Comparison(metric=metric, champion=float(b), challenger=float(a), improvement=float(better_by),
                       low=low, high=high, rows=len(y_true))

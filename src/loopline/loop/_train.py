@@ -22,13 +22,13 @@ from loopline._errors import DataError, LooplineError, ModelError
 from loopline._progress import SILENT, Progress
 from loopline._threads import WAIT_POLICY, available_cores, openmp_settings
 from loopline.data import Prepared, Splits, SplitSummary, prepare
-from loopline.evaluation import Evaluation, compute_metrics, evaluate
+from loopline.evaluation import Evaluation, compute_metrics, evaluate, ranking_metric
 from loopline.features import PredictionProfile, Profile
 from loopline.loop._lineage import VersionEvaluation, lineage_warnings
 from loopline.models import TrainedModel, check_params, save_model, train_baselines, train_candidates
 from loopline.registry import ModelVersion, Registry
 from loopline.reports import ReportPaths, render_evaluation
-from loopline.spec import ProblemSpec, is_better, ranking_loss
+from loopline.spec import ProblemSpec, is_better, metric_labels, ranking_loss
 from loopline.workspace import Workspace
 
 References = Callable[[pd.DataFrame], Mapping[str, np.ndarray]]
@@ -108,7 +108,8 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
         with registry.heartbeat(run.run_id):  # a run killed outright is reported abandoned
             clock = time.perf_counter()
             baselines = train_baselines(splits, spec)
-            fitted = (train_candidates(splits, spec, progress=progress) if candidates is None
+            fitted = (train_candidates(splits, spec, progress=progress, ranking_metric=ranking_metric(spec))
+                      if candidates is None
                       else candidates(splits, spec))
             timings["train_s"] = time.perf_counter() - clock
 
@@ -118,16 +119,17 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
             best = _choose(fitted, valid, spec.primary_metric)
             refs = dict(references(splits.test)) if references is not None else {}
             others = [m for m in [*fitted, *baselines] if m is not best]
+            champion, champion_name, champion_notes = _current_champion(registry, spec, splits.test)
             evaluation = evaluate(best, splits.test, spec, label=splits.label, time=splits.time, split="test",
                                   others=others, references=refs, n_boot=n_boot, seed=spec.seed,
-                                  progress=progress)
+                                  champion=champion, champion_name=champion_name, progress=progress)
             test = {s.name: {k: v.value for k, v in s.metrics.items()} for s in evaluation.scores}
             timings["evaluate_s"] = time.perf_counter() - clock
 
             primary = spec.primary_metric
             beaten = [b.name for b in baselines if _better(test[best.name][primary], test[b.name][primary], primary)]
             beats_all = len(beaten) == len(baselines)
-            warnings = [f.message for f in prepared.findings]
+            warnings = [f.message for f in prepared.findings] + champion_notes
             if not beats_all:
                 lost = sorted({b.name for b in baselines} - set(beaten))
                 warnings.append(f"{best.name} does not beat the baseline(s) {', '.join(lost)} on test {primary}; "
@@ -181,7 +183,31 @@ def _metrics(model: TrainedModel, frame: pd.DataFrame, spec: ProblemSpec, label:
              group: str | None) -> dict[str, float]:
     groups = frame[group].to_numpy() if group is not None and spec.task == "ranking" else None
     return compute_metrics(spec.task, frame[label].to_numpy(), model.predict(frame), threshold=model.threshold,
-                           groups=groups, k=spec.metrics.k, classes=model.classes)
+                           groups=groups, classes=model.classes, **spec.metrics.scoring)
+
+
+def _current_champion(registry: Registry, spec: ProblemSpec,
+                      test: pd.DataFrame) -> tuple[TrainedModel | None, str, list[str]]:
+    """The model holding ``champion`` for this spec's name, to compare with on the test split: the model, the
+    name it is scored under (``champion v<N>``) and warnings. None without a champion, and (with a warning)
+    when it cannot be loaded, was trained for another task or needs columns the test split lacks."""
+    try:
+        version = registry.aliases(spec.name).get("champion")
+    except LooplineError:
+        return None, "champion", []  # nothing registered under this name yet
+    if version is None:
+        return None, "champion", []
+    name = f"champion v{version}"
+    try:
+        model = registry.load(spec.name, version)
+    except LooplineError as exc:
+        return None, name, [f"the report does not compare with the champion ({spec.name} v{version}): {exc}"]
+    missing = [c for c in model.features if c not in test.columns]
+    if model.task != spec.task or missing:
+        why = (f"it was trained for a {model.task} task" if model.task != spec.task
+               else f"it needs columns the test split lacks: {', '.join(missing[:5])}")
+        return None, name, [f"the report does not compare with the champion ({spec.name} v{version}): {why}."]
+    return model, name, []
 
 
 def _better(a: float, b: float, metric: str) -> bool:
@@ -249,12 +275,19 @@ def _register(registry: Registry, spec: ProblemSpec, prepared: Prepared, best: T
                 "splits": [s.__dict__ for s in splits.summaries],
                 "threshold": best.threshold, "calibration": best.calibration,
                 "caveats": warnings,
+                "metric_labels": metric_labels(spec.task, spec.metrics, relevant_at=_top_grade(spec, splits.test,
+                                                                                           splits.label)),
                 **_runtime_note(best),
             },
             alias=alias, reason=reason if alias is not None else None,
         )
         shutil.rmtree(artifact, ignore_errors=True)
     return version
+
+
+def _top_grade(spec: ProblemSpec, frame: pd.DataFrame, label: str) -> float | None:
+    """The default relevance threshold of map and mrr on ``frame`` (its top grade), for the card's labels."""
+    return float(frame[label].max()) if spec.task == "ranking" and len(frame) else None
 
 
 REFERENCE_SAMPLE_ROWS = 1_000  # rows kept with the profile for monitoring's multivariate (domain) check
@@ -306,10 +339,14 @@ def evaluate_version(spec: ProblemSpec, workspace: Workspace, version: str, *, n
     lineage = lineage_warnings(found, spec=spec, data_fingerprint=prepared.data_fingerprint,
                                features=splits.features,
                                trained_spec=trained_spec if isinstance(trained_spec, dict) else None)
-    warnings = (*lineage, *(f.message for f in prepared.findings))
+    champion, champion_name, notes = _current_champion(registry, spec, splits.test)
+    if champion_name == f"champion v{found.version}":
+        champion, notes = None, []  # the evaluated version is the champion itself
+    warnings = (*lineage, *(f.message for f in prepared.findings), *notes)
     baselines = train_baselines(splits, spec)
     evaluation = evaluate(model, splits.test, spec, label=splits.label, time=splits.time, split="test",
-                          others=baselines, n_boot=n_boot, seed=spec.seed, progress=progress)
+                          others=baselines, n_boot=n_boot, seed=spec.seed, champion=champion,
+                          champion_name=champion_name, progress=progress)
     report = render_evaluation(
         evaluation, workspace.reports_root / spec.name / f"v{found.version}-evaluate",
         title=f"{spec.name} v{found.version} on the test split", splits=splits.summaries,

@@ -4,7 +4,11 @@
 - ``random``: scores that ignore the features, drawn from a generator seeded by the spec's seed and
   the row count: binary, a Beta draw whose mean is the prior; multiclass, a Dirichlet draw around
   the class shares; regression, a draw from the train label's distribution (its percentiles,
-  interpolated); ranking, uniform. Its AUC is 0.5 by construction.
+  interpolated). Its AUC is 0.5 by construction. Ranking is the exception: one draw of an order is
+  one sample of a random ranker, and on ~100 queries its NDCG varies by several points from draw to
+  draw. Its scores are all 0.5 instead: every ranking metric is tie-aware (tied items in expectation
+  over their random orders, see ``evaluation._ranking``), so a constant score gets exactly the
+  expectation over all orders, the random ranker's true value (and an item-level AUC of exactly 0.5).
 - ``heuristic``: the spec's ``baseline.rule`` (a DuckDB SQL expression, always run in the data stage's
   SQL sandbox: at training and at every prediction of a stored model), mapped to the task's scale
   by a one-feature fit on train: logistic (binary), multinomial logistic (multiclass), least squares
@@ -96,7 +100,7 @@ class RandomScorer(_Unexplained):
         if self.task == "regression":
             drawn: np.ndarray = np.interp(rng.random(n), np.linspace(0, 1, len(self.quantiles)), self.quantiles)
             return drawn
-        return rng.random(n)
+        return np.full(n, 0.5)  # ranking: all tied, so the metrics are the expectation over random orders
 
     def state(self) -> dict[str, Any]:
         return {"task": self.task, "seed": self.seed, "prior": self.prior, "quantiles": self.quantiles}

@@ -7,6 +7,16 @@ binary data the validation set carries ``ln(negative_rate)`` as its initial scor
 judges the corrected probabilities. The booster kept is cut at the best iteration and re-read from
 its text model, which is exactly what is stored.
 
+Rankers early-stop on the metric the spec decides by. For ``ndcg`` that is LightGBM's own NDCG at the cut-off of
+the primary metric (``eval_at`` holds it alone), with the spec's gain (``label_gain`` 2^i - 1, LightGBM's default,
+or i for linear gain). LightGBM scores a query without ranking information (one item, all of equal relevance) 1
+where loopline leaves it out; on the fixed validation queries that is ``(excluded + sum of ours) / queries``, an
+increasing affine map of loopline's mean, so both pick the same iteration (up to how exactly tied scores are
+ordered: LightGBM keeps row order, loopline averages over the orders). For ``map`` and ``mrr`` (whose relevance
+threshold and tie handling LightGBM does not share) it early-stops on loopline's own metric through a ``feval``
+built from the ``ranking_metric`` the caller passes (``loopline.evaluation.ranking_metric``: models cannot import
+the later evaluation stage); without one, on LightGBM's ``map`` (relevance > 0) or its NDCG.
+
 Explanations are TreeSHAP contributions (``pred_contrib``) on the raw scale (log-odds for binary;
 the predicted class's margin for multiclass) summed back to source columns, with LightGBM's bias
 column as base. Importance is the total split gain per source column, normalised to sum 1.
@@ -17,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +43,7 @@ from loopline.features import Matrix, Preprocessor, build_preprocessor
 from loopline.models._model import TASK_LINKS, Fitted, group_by_source, normalised
 from loopline.models._targets import Targets
 from loopline.models._types import Explanation, ModelFamily
-from loopline.spec import ProblemSpec, Task
+from loopline.spec import ProblemSpec, Task, at_k
 
 MAX_ROUNDS = 1000
 ROUND_ALIASES = ("num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round", "num_rounds",
@@ -53,6 +64,11 @@ OBJECTIVES: dict[Task, frozenset[str]] = {
 }
 _SOURCE_LOCATION = re.compile(r"\s+at \S+, line \d+")  # where in LightGBM's C++ a check failed
 MAX_GRADE = 30  # LightGBM's default label_gain has 31 entries
+OWN_METRICS = ("map", "mrr")
+"""Ranking metrics LightGBM early-stops on through loopline's ``feval`` (LightGBM's own differ in threshold, ties)."""
+Feval = Callable[[np.ndarray, lgb.Dataset], tuple[str, float, bool]]
+RankingMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+"""loopline's primary ranking metric of (relevance, scores, query ids), higher is better."""
 
 
 @dataclass
@@ -104,6 +120,8 @@ class TreeData:
     train: lgb.Dataset
     valid: lgb.Dataset
     x_valid: Matrix
+    feval: Feval | None = None
+    """Ranking by map or mrr: loopline's metric on the validation queries, what early stopping watches."""
 
 
 def lightgbm_params(spec: ProblemSpec, n_classes: int | None) -> tuple[dict[str, Any], int]:
@@ -116,7 +134,13 @@ def lightgbm_params(spec: ProblemSpec, n_classes: int | None) -> tuple[dict[str,
     if spec.task == "multiclass":
         params["num_class"] = n_classes
     if spec.task == "ranking":
-        params["eval_at"] = [spec.metrics.k]
+        # The primary cut-off alone: LightGBM sorts eval_at, so with several the first (what early stopping
+        # watches) would be the smallest, not the primary one. Loopline reports the others.
+        params["eval_at"] = [at_k(spec.primary_metric) or spec.metrics.k]
+        if spec.metrics.gain == "linear":
+            params["label_gain"] = [float(i) for i in range(MAX_GRADE + 1)]
+        if spec.primary_metric == "map":  # replaced by loopline's own map when a ranking_metric is given
+            params["metric"] = "map"
     given = dict(spec.models.lightgbm)
     stopping = [k for k in STOPPING_ALIASES if k in given]
     if stopping:
@@ -167,7 +191,8 @@ def check_lightgbm_params(spec: ProblemSpec) -> None:
         ) from None
 
 
-def tree_data(targets: Targets, splits: Splits, spec: ProblemSpec) -> TreeData:
+def tree_data(targets: Targets, splits: Splits, spec: ProblemSpec, *,
+              ranking_metric: RankingMetric | None = None) -> TreeData:
     pre = build_preprocessor(splits.schema, splits.features, spec=spec.features, task=spec.task, for_model="tree",
                              seed=spec.seed)
     x_train = pre.fit_transform(targets.train, targets.encoding_labels)
@@ -180,7 +205,11 @@ def tree_data(targets: Targets, splits: Splits, spec: ProblemSpec) -> TreeData:
     train = lgb.Dataset(x_train, label=y_train, group=targets.group_train, categorical_feature=categorical)
     valid = lgb.Dataset(x_valid, label=y_valid, group=targets.group_valid, init_score=init, reference=train,
                         categorical_feature=categorical)
-    return TreeData(pre, train, valid, x_valid)
+    feval = None
+    if (ranking_metric is not None and spec.task == "ranking" and spec.primary_metric in OWN_METRICS
+            and targets.group_valid is not None):
+        feval = ranking_feval(targets.y_valid, targets.group_valid, spec.primary_metric, ranking_metric)
+    return TreeData(pre, train, valid, x_valid, feval)
 
 
 def train_booster(data: TreeData, params: dict[str, Any], rounds: int,
@@ -188,17 +217,22 @@ def train_booster(data: TreeData, params: dict[str, Any], rounds: int,
     """Train with early stopping on the first metric; the booster cut at its best iteration, and the
     validation metrics there."""
     booster = lgb.train(params, data.train, num_boost_round=rounds, valid_sets=[data.valid], valid_names=["valid"],
+                        feval=data.feval,
                         callbacks=[lgb.early_stopping(stopping_rounds, first_metric_only=True, verbose=False)])
     best = booster.best_iteration or booster.current_iteration()
     scores = {str(k): float(v) for k, v in booster.best_score.get("valid", {}).items()}
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best)), scores
 
 
-def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
-    """Fit (or tune, when ``models.tune`` is set) LightGBM with early stopping on the valid split."""
+def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec, *,
+                 ranking_metric: RankingMetric | None = None) -> Fitted:
+    """Fit (or tune, when ``models.tune`` is set) LightGBM with early stopping on the valid split (on
+    ``ranking_metric`` for a ranker judged by map or mrr)."""
     n_classes = len(targets.classes) if spec.task == "multiclass" and targets.classes is not None else None
-    data = tree_data(targets, splits, spec)
+    data = tree_data(targets, splits, spec, ranking_metric=ranking_metric)
     params, rounds = lightgbm_params(spec, n_classes)
+    if data.feval is not None:
+        params["metric"] = "None"  # early stopping on loopline's metric alone
     if not any(alias in params for alias in THREAD_ALIASES):
         params["num_threads"] = default_threads(len(targets.y_train))
     extra: dict[str, Any] = {}
@@ -214,6 +248,19 @@ def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
     used.update({"max_rounds": rounds, "best_iteration": int(booster.current_iteration()), "valid_scores": scores,
                  **extra})
     return Fitted(LightGBMScorer(data.preprocessor, booster), TASK_LINKS[spec.task], used, margin)
+
+
+def ranking_feval(relevance: np.ndarray, group_sizes: np.ndarray, metric: str,
+                  ranking_metric: RankingMetric) -> Feval:
+    """A LightGBM ``feval`` giving ``ranking_metric`` (loopline's ``metric``, higher is better) on the validation
+    rows, which LightGBM holds query by query (``group_sizes``)."""
+    query = np.repeat(np.arange(len(group_sizes)), np.asarray(group_sizes, dtype=np.intp))
+    relevance = np.asarray(relevance, dtype=np.float64)
+
+    def feval(preds: np.ndarray, _: lgb.Dataset) -> tuple[str, float, bool]:
+        return f"loopline_{metric}", ranking_metric(relevance, np.asarray(preds, dtype=np.float64), query), True
+
+    return feval
 
 
 def relevance_grades(y_train: np.ndarray, y_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

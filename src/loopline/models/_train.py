@@ -18,7 +18,7 @@ from loopline._progress import SILENT, Progress
 from loopline.data import Splits
 from loopline.models._baselines import fit_constant, fit_heuristic, fit_random
 from loopline.models._calibration import choose_calibrator
-from loopline.models._lightgbm import check_lightgbm_params, fit_lightgbm
+from loopline.models._lightgbm import RankingMetric, check_lightgbm_params, fit_lightgbm
 from loopline.models._linear import fit_linear
 from loopline.models._model import TASK_LINKS, Fitted, Model, Scorer
 from loopline.models._rule import referenced_columns
@@ -63,16 +63,19 @@ def train_baselines(splits: Splits, spec: ProblemSpec) -> list[TrainedModel]:
     return models
 
 
-def train_candidates(splits: Splits, spec: ProblemSpec, *, progress: Progress = SILENT) -> list[TrainedModel]:
+def train_candidates(splits: Splits, spec: ProblemSpec, *, progress: Progress = SILENT,
+                     ranking_metric: RankingMetric | None = None) -> list[TrainedModel]:
     """One model per ``models.candidates`` entry (``'linear'``, ``'lightgbm'``), fitted on train, early-stopped
-    (LightGBM) or regularised (linear) on valid, then calibrated and thresholded on valid."""
+    (LightGBM) or regularised (linear) on valid, then calibrated and thresholded on valid. ``ranking_metric``
+    (``loopline.evaluation.ranking_metric(spec)``) is what a ranker judged by map or mrr early-stops on."""
     targets = prepare_targets(splits, spec)
     models: list[TrainedModel] = []
     progress.start("training candidates", total=len(spec.models.candidates))
     try:
         for kind in spec.models.candidates:
             clock = time.perf_counter()
-            fitted = fit_linear(targets, splits, spec) if kind == "linear" else fit_lightgbm(targets, splits, spec)
+            fitted = fit_linear(targets, splits, spec) if kind == "linear" else fit_lightgbm(
+                targets, splits, spec, ranking_metric=ranking_metric)
             model = _assemble(kind, fitted, targets, spec, features=splits.features, is_baseline=False)
             model.fit_seconds = time.perf_counter() - clock
             models.append(model)

@@ -6,7 +6,8 @@ cannot hold LightGBM's default ``lambda_l2 = 0``), so tuning never ends worse on
 tuning; Optuna's seeded TPE sampler then runs the remaining trials within what is left of the
 budget. Each trial trains with early stopping on the objective's metric and is scored by the
 LightGBM metric matching the spec's primary metric on validation (the objective's metric when none
-matches; ``params['tuning']['metric']`` says which). A budget given in trials is reproducible; a
+matches; ``params['tuning']['metric']`` says which; a ranker judged by map or mrr is scored by loopline's own
+metric, ``loopline_map`` or ``loopline_mrr``, see ``models._lightgbm``). A budget given in trials is reproducible; a
 time budget stops after the trial running when it runs out.
 
 The preprocessing and LightGBM's binned datasets are built once and shared by every trial. The best
@@ -23,7 +24,7 @@ import lightgbm as lgb
 
 from loopline._errors import MissingExtraError
 from loopline.models._lightgbm import DEFAULTS, TreeData, train_booster
-from loopline.spec import ProblemSpec, Task
+from loopline.spec import ProblemSpec, Task, at_k
 
 # The primary metric -> (LightGBM metric, whether larger is better).
 METRICS: dict[Task, dict[str, tuple[str, bool]]] = {
@@ -51,9 +52,13 @@ def tune_lightgbm(data: TreeData, params: dict[str, Any], rounds: int,
     tune = spec.models.tune
     assert tune is not None
     default_metric = DEFAULTS[spec.task][1]
-    metric, maximize = METRICS[spec.task].get(spec.primary_metric, (default_metric, spec.task == "ranking"))
+    primary = "ndcg" if at_k(spec.primary_metric) is not None else spec.primary_metric  # ndcg@5: LightGBM's ndcg
+    metric, maximize = METRICS[spec.task].get(primary, (default_metric, spec.task == "ranking"))
     base = {**params, "metric": list(dict.fromkeys([str(params.get("metric", default_metric)), metric])),
             "feature_pre_filter": False}
+    if data.feval is not None:  # ranking by map or mrr: loopline's own metric, the only one LightGBM reports
+        metric, maximize = f"loopline_{spec.primary_metric}", True
+        base = {**params, "metric": "None", "feature_pre_filter": False}
     best: dict[str, Any] = {}
 
     def fit(params: dict[str, Any]) -> float:

@@ -261,7 +261,8 @@ def _served_performance(log: EventLog, registry: Registry, model: str, version: 
         found = measure_performance(exposures, labels, task=task,  # type: ignore[arg-type]
                                     slices=[c for c in slices if c in exposures.columns], start=start, end=end,
                                     metric=metrics.get("primary"), k=int(metrics.get("k") or 10),
-                                    reference=reference)
+                                    gain="linear" if metrics.get("gain") == "linear" else "exponential",
+                                    relevant_at=metrics.get("relevant_at"), reference=reference)
         return ServedPerformance(found, labelled[label.name].to_numpy(dtype=np.float64), report)
 
     return measure

@@ -61,7 +61,7 @@ from loopline.evaluation import MetricValue, bootstrap
 from loopline.evaluation._bootstrap import bootstrap_scorer
 from loopline.models._calibration import fit_calibrator
 from loopline.monitoring._estimate import estimate_binary, estimate_ranking
-from loopline.spec import DEFAULT_PRIMARY, METRICS, EventLabelSpec, LabelSpec, Task
+from loopline.spec import DEFAULT_PRIMARY, METRICS, EventLabelSpec, Gain, LabelSpec, Task, at_k
 
 Interval = MetricValue
 """A value with its 95% interval (``low``/``high`` None when not bootstrapped): evaluation's ``MetricValue``."""
@@ -183,7 +183,7 @@ def labelled_exposures(exposures: pd.DataFrame, feedback: pd.DataFrame, *, label
 def performance(exposures: pd.DataFrame, labels: pd.Series | np.ndarray | None, *, task: Task,
                 period: str = "1D", slices: Sequence[str] = (), n_boot: int = 200, seed: int = 0,
                 metric: str | None = None, metrics: Sequence[str] | None = None, threshold: float | None = None,
-                k: int = 10,
+                k: int = 10, gain: Gain = "exponential", relevant_at: float | None = None,
                 start: datetime | None = None, end: datetime | None = None, deployment: str | None = None,
                 time: str = "ts", score: str = "score", group: str = "request_id", predicted: str = "predicted_label",
                 max_slice_values: int = 20, reference: tuple[np.ndarray, np.ndarray] | None = None) -> Performance:
@@ -197,7 +197,8 @@ def performance(exposures: pd.DataFrame, labels: pd.Series | np.ndarray | None, 
 
     Options: ``metric`` the headline (default: the task's default primary metric); ``metrics`` the metrics to
     report (default: every metric of the task; the headline is always among them); ``threshold`` the binary
-    decision threshold (0.5); ``k`` for NDCG@k; ``start``/``end``/``deployment`` cut the window
+    decision threshold (0.5); ``k``, ``gain`` and ``relevant_at`` for the ranking metrics (as ``metrics:`` in
+    loopline.yaml); ``start``/``end``/``deployment`` cut the window
     (``start <= ts < end``); ``time``, ``score``, ``group`` (the request id, ranking) and ``predicted`` name
     columns; ``n_boot`` resamples per interval (0: no intervals) with ``seed``.
 
@@ -210,6 +211,9 @@ def performance(exposures: pd.DataFrame, labels: pd.Series | np.ndarray | None, 
     if task not in METRICS:
         raise MonitoringError(f"unknown task '{task}'; expected one of {', '.join(METRICS)}")
     headline = metric or DEFAULT_PRIMARY[task]
+    cut = at_k(headline) if task == "ranking" else None
+    if cut is not None:  # NDCG at a cut-off other than metrics.k (a primary metric such as ndcg@5)
+        headline, k = "ndcg", cut
     if headline not in METRICS[task]:
         raise MonitoringError(f"metric '{headline}' is not a {task} metric; choose one of {', '.join(METRICS[task])}")
     names = tuple(dict.fromkeys([headline, *(METRICS[task] if metrics is None else metrics)]))
@@ -236,7 +240,7 @@ def performance(exposures: pd.DataFrame, labels: pd.Series | np.ndarray | None, 
         notes.append(f"the estimates use the scores recalibrated (isotonic) on {len(reference[0]):,} reference rows")
     rows = _Rows(task=task, names=names, frame=exposures.iloc[positions], scores=scores, labels=y_all.iloc[positions],
                  threshold=0.5 if threshold is None else threshold, k=k, group=group, predicted=predicted,
-                 n_boot=n_boot, seed=seed, probabilities=probabilities)
+                 n_boot=n_boot, seed=seed, probabilities=probabilities, gain=gain, relevant_at=relevant_at)
     window_times = times.iloc[positions]
     first = pd.Timestamp(_utc(start, "start")) if start is not None else window_times.min()
     origin = first.floor("D")
@@ -276,6 +280,8 @@ class _Rows:
     n_boot: int
     seed: int
     probabilities: np.ndarray | None = None
+    gain: Gain = "exponential"
+    relevant_at: float | None = None
 
     @property
     def known(self) -> np.ndarray:
@@ -354,7 +360,7 @@ class _Rows:
         try:
             found = bootstrap(task, y, prediction, metrics=list(names), n_boot=self.n_boot, seed=self.seed,
                               groups=groups, threshold=self.threshold if task == "binary" else None, k=self.k,
-                              classes=classes)
+                              classes=classes, gain=self.gain, relevant_at=self.relevant_at)
         except EvaluationError as exc:
             raise MonitoringError(f"performance of the labelled exposures: {exc}") from None
         return {name: (value if math.isfinite(value.value) else None) for name, value in found.items()}

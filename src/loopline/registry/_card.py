@@ -1,8 +1,9 @@
 """The Markdown model card written next to every registered model.
 
 Rendering only: every number comes from the :class:`ModelVersion` and the caller's ``card_context``
-(keys used: ``intended_use``, ``splits``, ``threshold``, ``calibration``, ``caveats``; any other key
-is listed under "Other notes").
+(keys used: ``intended_use``, ``splits``, ``threshold``, ``calibration``, ``caveats``, ``metric_labels``
+(what each metric key means, e.g. ``ndcg`` -> ``ndcg@10 (exp gain)``); any other key is listed under
+"Other notes").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from loopline.registry._types import ModelVersion
 
-_KNOWN = {"intended_use", "splits", "threshold", "calibration", "caveats"}
+_KNOWN = {"intended_use", "splits", "threshold", "calibration", "caveats", "metric_labels"}
 
 
 def fmt(value: Any) -> str:
@@ -39,14 +40,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> list[str]:
+def _metrics_table(metrics: Mapping[str, Mapping[str, float]], labels: Any = None) -> list[str]:
     if not metrics:
         return ["No metrics were recorded."]
+    shown = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
     splits = list(metrics)
     names: list[str] = []
     for split in splits:
         names += [m for m in metrics[split] if m not in names]
-    rows = [[_cell(name), *(fmt(metrics[s].get(name)) for s in splits)] for name in names]
+    rows = [[_cell(shown.get(name, name)), *(fmt(metrics[s].get(name)) for s in splits)] for name in names]
     return _table(["metric", *(_cell(s) for s in splits)], rows)
 
 
@@ -99,7 +101,7 @@ def render_card(version: ModelVersion, context: Mapping[str, Any] | None = None)
         "",
         "## Metrics",
         "",
-        *_metrics_table(version.metrics),
+        *_metrics_table(version.metrics, ctx.get("metric_labels")),
         "",
         "## Baselines beaten",
         "",

@@ -29,13 +29,22 @@ from loopline.reports._diagnostics import (
 from loopline.reports._format import fmt_count, is_number, metric_label
 from loopline.reports._headline import headline
 from loopline.reports._plotly import plotly_figure_html, plotly_js
-from loopline.reports._tables import confusion_table, facts_table, lift_table, metrics_table, splits_table
+from loopline.reports._ranking import ranking_sections
+from loopline.reports._tables import (
+    confusion_table,
+    facts_table,
+    lift_table,
+    metrics_table,
+    ordered_scores,
+    splits_table,
+)
 from loopline.reports._templates import render_template
 from loopline.reports._view import Block, Figure, Grid, Section
 from loopline.reports._write import write_html, write_json
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_KNOWN_CURVES = ("roc", "pr", "reliability", "cost")
+_KNOWN_CURVES = ("roc", "pr", "reliability", "cost", "predicted_actual")
+_OTHER_PREFIXES = ("roc:", "pr:")  # the other scorers' ROC and PR curves, drawn with the model's
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ def evaluation_html(evaluation: Evaluation, *, title: str, splits: Sequence[Spli
         title=title,
         evaluation=evaluation,
         rows=fmt_count(evaluation.rows),
-        primary=metric_label(evaluation.primary_metric),
+        primary=metric_label(evaluation.primary_metric, evaluation.metric_labels),
         headline=headline(evaluation),
         warnings=[str(w) for w in warnings],
         facts=facts_block,
@@ -120,19 +129,24 @@ def _curve_sections(evaluation: Evaluation, splits: Sequence[SplitSummary]) -> l
     out: list[Section] = []
     pair: list[Block] = []
     if "roc" in curves:
-        pair.append(_figure(figures.roc_figure(curves["roc"], model=evaluation.model, auc=value.get("roc_auc")),
-                            "fig-roc"))
+        pair.append(_figure(figures.roc_figure(curves["roc"], model=evaluation.model, auc=value.get("roc_auc"),
+                                               others=_other_curves(evaluation, curves, "roc")), "fig-roc"))
     if "pr" in curves:
         pair.append(_figure(figures.pr_figure(curves["pr"], model=evaluation.model,
-                                              base_rate=_base_rate(evaluation, splits), pr_auc=value.get("pr_auc")),
-                            "fig-pr"))
+                                              base_rate=_base_rate(evaluation, splits), pr_auc=value.get("pr_auc"),
+                                              others=_other_curves(evaluation, curves, "pr")), "fig-pr"))
     if pair:
-        out.append(Section("curves", "ROC and precision-recall", (Grid(tuple(pair)),)))
+        out.append(Section("curves", "ROC and precision-recall", (Grid(tuple(pair)),),
+                           intro="The evaluated model's curves (thick blue) beside those of the other models scored "
+                                 "on the same rows: the champion and candidates in colour, baselines grey and dotted, "
+                                 "references dash-dotted. The PR plot's dashed line is the label rate (no skill)."
+                           if any(k.startswith(_OTHER_PREFIXES) for k in curves) else ""))
     if "reliability" in curves:
         out.append(Section("reliability", "Calibration", (
             _figure(figures.reliability_figure(curves["reliability"], model=evaluation.model), "fig-reliability"),
-        ), intro="Observed positive rate against the mean prediction in each bin; points on the diagonal are "
-                 "calibrated. Marker size and the bars below show how many rows fall in each bin."))
+        ), intro="Observed positive rate against the mean prediction in bins of equal row counts (so a rare "
+                 "positive class still gives many points); points on the diagonal are calibrated. Error bars are "
+                 "each bin's 95% (Jeffreys) interval; hover for the rows in a bin, also shown by the bars below."))
     threshold: list[Block] = []
     if "cost" in curves:
         threshold.append(_figure(figures.cost_figure(curves["cost"], threshold=evaluation.threshold), "fig-cost"))
@@ -142,11 +156,28 @@ def _curve_sections(evaluation: Evaluation, splits: Sequence[SplitSummary]) -> l
     if threshold:
         out.append(Section("threshold", "Decision threshold", (Grid(tuple(threshold)),) if len(threshold) > 1
                            else tuple(threshold)))
-    others = [k for k in curves if k not in _KNOWN_CURVES]
+    if "predicted_actual" in curves:
+        points = curves["predicted_actual"]
+        out.append(Section("residuals", "Predicted vs actual", (Grid((
+            _figure(figures.predicted_actual_figure(points), "fig-predicted-actual"),
+            _figure(figures.residuals_figure(points), "fig-residuals"))),),
+            intro=f"Each dot is a row of the {evaluation.split} split (a seeded random sample of at most "
+                  f"{figures.MAX_SCATTER:,} rows): on the diagonal the prediction is exact; residuals should "
+                  "scatter evenly around 0 at every predicted value."))
+    others = [k for k in curves if k not in _KNOWN_CURVES and not k.startswith(_OTHER_PREFIXES)]
     if others:
         out.append(Section("other-curves", "Other curves", (Grid(tuple(
             _figure(figures.curve_figure(k, curves[k]), f"fig-curve-{i}") for i, k in enumerate(others))),)))
     return out
+
+
+def _other_curves(evaluation: Evaluation, curves: Mapping[str, Curve], kind: str) -> list[figures.OtherCurve]:
+    """The other scorers' curves of ``kind`` (``roc`` or ``pr``) with their roles, in the metrics table's order."""
+    roles = {s.name: s.role for s in evaluation.scores}
+    order = {s.name: i for i, s in enumerate(ordered_scores(evaluation))}
+    found = [(key.split(":", 1)[1], curve) for key, curve in curves.items() if key.startswith(f"{kind}:")]
+    found.sort(key=lambda item: order.get(item[0], len(order)))
+    return [(name, roles.get(name, "other"), curve) for name, curve in found]
 
 
 def evaluation_sections(evaluation: Evaluation, splits: Sequence[SplitSummary] = ()) -> list[Section]:
@@ -161,18 +192,27 @@ def evaluation_sections(evaluation: Evaluation, splits: Sequence[SplitSummary] =
     split_table = splits_table(splits, task=evaluation.task, current=evaluation.split)
     if split_table is not None:
         sections.append(Section("splits", "Splits", (split_table,)))
+    sections += ranking_sections(evaluation, splits)
     sections += _curve_sections(evaluation, splits)
     if evaluation.slices or evaluation.worst_slices:
         sections.append(Section("slices", "Slices", tuple(slice_blocks(
             evaluation.slices, evaluation.worst_slices, primary=primary, task=evaluation.task)),
-            intro=f"{metric_label(primary)} on each slice; the gap is how much worse than the whole split "
-                  "(positive is worse). The worst slices are highlighted."))
+            intro=f"{metric_label(primary)} on each slice. The gap is how much worse than the whole split (positive "
+                  "is worse) with its 95% bootstrap interval; slices are ranked by the low end of that interval, "
+                  "so a slice ranks high only when it is surely worse. Slices of fewer than 100 rows are too small "
+                  "to judge and come last. The worst slices (surely worse) are highlighted."))
     if evaluation.fairness:
         sections.append(Section("fairness", "Fairness", tuple(fairness_blocks(
             evaluation.fairness, threshold=evaluation.threshold))))
     if evaluation.importance:
         sections.append(Section("importance", "Feature importance", (
             _figure(figures.importance_figure(evaluation.importance), "fig-importance"),)))
+    if evaluation.coefficients:
+        sections.append(Section("coefficients", "Coefficients", (
+            _figure(figures.coefficients_figure(evaluation.coefficients), "fig-coefficients"),),
+            intro="The linear model's signed coefficients on the inputs it was fitted on: numeric inputs "
+                  "standardized (per standard deviation), each category its own 0/1 input. Blue raises the raw "
+                  "score (log-odds for a classifier), red lowers it."))
     if evaluation.explanations:
         tables = explanation_tables(evaluation.explanations)
         sections.append(Section("explanations", "Explanations", (Grid(tuple(tables)),),
@@ -180,12 +220,14 @@ def evaluation_sections(evaluation: Evaluation, splits: Sequence[SplitSummary] =
                                       "(positive pushes the score up)."))
     if evaluation.mistakes:
         sections.append(Section("mistakes", "Most confident mistakes", (mistakes_table(evaluation.mistakes),),
-                                intro="Rows the model got most confidently wrong, with a few of their values."))
+                                intro="Rows the model got most confidently wrong (by entity id when the spec names "
+                                      "one), with the values of the features that contributed most to each row."))
     if evaluation.over_time:
         own = next((s.metrics for s in evaluation.scores if s.name == evaluation.model), {})
         overall = own[primary].value if primary in own else None
         sections.append(Section("over-time", "Over time", (
             _figure(figures.over_time_figure(evaluation.over_time, metric=primary, overall=overall), "fig-over-time"),
-        )))
+        ), intro="The primary metric per day (per week beyond 60 days) with its 95% bootstrap interval; periods of "
+                 "fewer than 100 rows are merged with the next ones (hover for the dates and rows of each point)."))
     return sections
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 _LABELS = {
     "log_loss": "log-loss",
@@ -24,12 +25,17 @@ _LABELS = {
 }
 
 
-def metric_label(name: str) -> str:
-    """The reader's name of a metric.
+def metric_label(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """The reader's name of a metric: the evaluation's own label where it gives one (``Evaluation.metric_labels``,
+    which says what a ranking metric exactly is), else the usual name.
 
     >>> metric_label("log_loss"), metric_label("roc_auc"), metric_label("hit_rate")
     ('log-loss', 'ROC AUC', 'hit rate')
+    >>> metric_label("ndcg"), metric_label("ndcg", {"ndcg": "ndcg@10 (exp gain)"})
+    ('NDCG', 'ndcg@10 (exp gain)')
     """
+    if labels and name in labels:
+        return labels[name]
     return _LABELS.get(name, name.replace("_", " "))
 
 

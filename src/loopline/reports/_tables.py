@@ -23,14 +23,15 @@ from loopline.reports._format import (
 from loopline.reports._view import Cell, Table, head, num
 from loopline.spec import METRICS, metric_loss
 
-ROLE_ORDER = {"model": 0, "candidate": 1, "baseline": 2, "reference": 3}
-ROLE_LABEL = {"model": "evaluated model", "candidate": "candidate", "baseline": "baseline", "reference": "reference"}
+ROLE_ORDER = {"model": 0, "champion": 1, "candidate": 2, "baseline": 3, "reference": 4}
+ROLE_LABEL = {"model": "evaluated model", "champion": "current champion", "candidate": "candidate",
+              "baseline": "baseline", "reference": "reference"}
 
 
 def ordered_scores(evaluation: Evaluation) -> list[ModelScores]:
-    """The evaluated model first, then candidates, baselines and references, each in the given order."""
+    """The evaluated model first, then the champion, candidates, baselines and references, each in the given order."""
     indexed = list(enumerate(evaluation.scores))
-    indexed.sort(key=lambda item: (item[1].name != evaluation.model, ROLE_ORDER.get(item[1].role, 4), item[0]))
+    indexed.sort(key=lambda item: (item[1].name != evaluation.model, ROLE_ORDER.get(item[1].role, 5), item[0]))
     return [s for _, s in indexed]
 
 
@@ -74,7 +75,8 @@ def metrics_table(evaluation: Evaluation) -> Table:
     for metric in names:
         ranked = {s.name: s.metrics[metric].value for s in scores if s.role != "reference" and metric in s.metrics}
         best = best_names(metric, ranked)
-        cells = [Cell(metric_label(metric), mark="primary" if metric == evaluation.primary_metric else "")]
+        cells = [Cell(metric_label(metric, evaluation.metric_labels),
+                      mark="primary" if metric == evaluation.primary_metric else "")]
         for s in scores:
             value: MetricValue | None = s.metrics.get(metric)
             if value is None:
@@ -105,7 +107,8 @@ def lift_table(evaluation: Evaluation) -> Table | None:
     rows = []
     absolute = undefined = False
     for metric in names:
-        cells = [Cell(metric_label(metric), mark="primary" if metric == evaluation.primary_metric else "")]
+        cells = [Cell(metric_label(metric, evaluation.metric_labels),
+                      mark="primary" if metric == evaluation.primary_metric else "")]
         for b in baselines:
             relative = evaluation.lift.get(b, {}).get(metric)
             change = evaluation.improvement.get(b, {}).get(metric)
@@ -134,15 +137,17 @@ def lift_table(evaluation: Evaluation) -> Table | None:
 def splits_table(splits: Sequence[SplitSummary], *, task: str, current: str) -> Table | None:
     if not splits:
         return None
-    rate = "mean label" if task == "regression" else "label rate"
+    mean = task in ("regression", "ranking")  # a mean of values, not a share of positives
+    rate = {"regression": "mean label", "ranking": "mean relevance"}.get(task, "label rate")
     with_entities = any(s.entities is not None for s in splits)
     headers = [head("split"), head("rows", numeric=True), head("from"), head("to"), head(rate, numeric=True)]
     if with_entities:
         headers.append(head("entities", numeric=True))
     rows = []
     for s in splits:
-        label = fmt_number(s.label_rate) if task == "regression" else fmt_rate(s.label_rate)
-        cells = [Cell(s.name), num(fmt_count(s.rows)), Cell(s.start), Cell(s.end), num(label)]
+        label = fmt_number(s.label_rate) if mean else fmt_rate(s.label_rate)
+        cells = [Cell(s.name), num(fmt_count(s.rows)), Cell(s.start.replace("T", " ")), Cell(s.end.replace("T", " ")),
+                 num(label)]
         if with_entities:
             cells.append(num(fmt_count(s.entities)))
         rows.append(tuple(cells))

@@ -372,7 +372,7 @@ def _random(state: dict[str, Any]) -> Callable[[Columns, int], np.ndarray]:
         if task == "regression":
             drawn: np.ndarray = np.interp(rng.random(n), np.linspace(0, 1, len(quantiles)), quantiles)
             return drawn
-        return rng.random(n)
+        return np.full(n, 0.5)  # ranking: all tied, as models._baselines.RandomScorer (the expectation over orders)
 
     return margin
 

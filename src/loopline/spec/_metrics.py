@@ -19,6 +19,7 @@ is from the metric's best, lower being better.
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal
 
 from loopline._errors import SpecError
@@ -53,6 +54,7 @@ DIRECTION: dict[str, Direction] = {
 }
 """Which way each metric is better: ``higher``, ``lower``, or ``one`` (best at exactly 1)."""
 
+_AT_K = re.compile(r"ndcg@([1-9][0-9]*)")
 _SAID = {"higher": "higher is better", "lower": "lower is better", "one": "closest to 1 is better"}
 
 
@@ -63,11 +65,23 @@ def metric_direction(metric: str) -> Direction:
     ('lower', 'one')
     """
     found = DIRECTION.get(metric)
+    if found is None and at_k(metric) is not None:
+        return "higher"
     if found is None:
         known = ", ".join(sorted(DIRECTION))
         raise SpecError(f"metric '{metric}' is not one loopline computes, so it has no direction; "
                         f"use one of {known}")
     return found
+
+
+def at_k(metric: str) -> int | None:
+    """The cut-off of an ``ndcg@<k>`` name (NDCG at a cut-off other than the primary ``metrics.k``), else None.
+
+    >>> at_k("ndcg@5"), at_k("ndcg"), at_k("ndcg@x")
+    (5, None, None)
+    """
+    match = _AT_K.fullmatch(metric)
+    return int(match.group(1)) if match else None
 
 
 def describe_direction(metric: str) -> str:

@@ -24,7 +24,8 @@ from pydantic import (
 from loopline._errors import SpecError
 from loopline._names import check_name
 from loopline.spec._duration import Duration, format_duration
-from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task
+from loopline.spec._metrics import DEFAULT_PRIMARY, METRICS, Task, at_k
+from loopline.spec._metrics_spec import MetricsSpec
 from loopline.spec._monitoring import MonitoringSpec
 from loopline.spec._retrain import RetrainSpec
 
@@ -36,6 +37,9 @@ HASH_EXCLUDED = ("monitoring", "retrain")
 UNHASHED_AT_DEFAULT: tuple[tuple[str, str, object], ...] = (
     ("features", "fixed_at_serving", {}),
     ("label", "drop_missing", False),
+    ("metrics", "other_k", []),
+    ("metrics", "gain", "exponential"),
+    ("metrics", "relevant_at", None),
 )
 """Settings added after specs were first hashed, as (block, key, default): left out of the hash while they hold
 their default, so older specs keep theirs, and in it once set."""
@@ -195,12 +199,6 @@ class SplitSpec(_Strict):
         return self
 
 
-class MetricsSpec(_Strict):
-    primary: str | None = None
-    report: list[str] = Field(default_factory=list)
-    k: int = Field(default=10, ge=1)
-
-
 class DecisionSpec(_Strict):
     """How the decision threshold is set: by the costs of errors, or by a recall or precision floor."""
 
@@ -356,24 +354,38 @@ class ProblemSpec(_Strict):
             )
         if self.split.group_by_entity and self.entity is None:
             raise ValueError("split.group_by_entity needs 'entity': the column that identifies one entity")
-        allowed = METRICS[self.task]
+        allowed = (*METRICS[self.task], *(f"ndcg@{k}" for k in self.metrics.other_k))
+        self._ranking_settings()
         for where, name in [("metrics.primary", self.metrics.primary), *(
             (f"metrics.report[{i}]", m) for i, m in enumerate(self.metrics.report)
         )]:
             if name is not None and name not in allowed:
+                same = " (NDCG at the primary k is 'ndcg')" if name == f"ndcg@{self.metrics.k}" else ""
                 raise ValueError(
-                    f"{where}: '{name}' is not a {self.task} metric; choose one of {', '.join(allowed)}"
+                    f"{where}: '{name}' is not a {self.task} metric{same}; choose one of {', '.join(allowed)}"
+                    + (" (ndcg@<k> needs k in metrics.k)" if at_k(name) is not None and not same else "")
                 )
         decay = self.retrain.triggers.decay
-        if decay is not None and decay.metric not in allowed:
+        if decay is not None and decay.metric not in METRICS[self.task]:  # monitoring measures these (not ndcg@5)
             raise ValueError(f"retrain.triggers.decay.metric: '{decay.metric}' is not a {self.task} metric; choose one "
-                             f"of {', '.join(allowed)}")
+                             f"of {', '.join(METRICS[self.task])}")
         self._retrain_fits_the_label()
         reserved = {self.event_time, self.label.target}
         leaked = sorted(reserved & set(self.features.include or []))
         if leaked:
             raise ValueError(f"features.include lists {leaked}, which is the event time or the label")
         return self
+
+    def _ranking_settings(self) -> None:
+        """metrics.gain, relevant_at and a list of k measure rankings; refused on other tasks, where they do nothing."""
+        if self.task == "ranking":
+            return
+        given = [key for key, default in (("gain", "exponential"), ("relevant_at", None), ("other_k", ()))
+                 if getattr(self.metrics, key) != default]
+        if given:
+            key = "k (a list)" if given[0] == "other_k" else given[0]
+            raise ValueError(f"metrics.{key} applies to ranking, but the task is {self.task}; remove it"
+                             + (" or give one k" if given[0] == "other_k" else ""))
 
     def _retrain_fits_the_label(self) -> None:
         """The loop's windows against the label's: a test split that the label window empties, a decay trigger that
@@ -427,7 +439,8 @@ class ProblemSpec(_Strict):
         """sha256 of the canonical JSON of the spec: equal specs have equal hashes. ``monitoring`` and ``retrain``
         are left out: they do not change the trained model (and specs written before they existed keep their hash);
         so are settings added later while they hold their default (``features.fixed_at_serving`` empty,
-        ``label.drop_missing`` false): see :data:`UNHASHED_AT_DEFAULT`."""
+        ``label.drop_missing`` false, ``metrics.gain`` exponential, no ``metrics.relevant_at``, one ``metrics.k``):
+        see :data:`UNHASHED_AT_DEFAULT`."""
         data = self.model_dump(mode="json", exclude=set(HASH_EXCLUDED))
         for block, key, default in UNHASHED_AT_DEFAULT:
             if data[block][key] == default:
