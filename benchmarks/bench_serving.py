@@ -11,8 +11,10 @@ becomes the champion. Then, one server process at a time, on 127.0.0.1 only:
 - loopline: ``python -m loopline.serving`` (what ``loopline serve`` runs), one worker (every
   server gets ``--workers``), the full request path: body limits, validation, routing (the live router
   following the registry), exposure logging with feature values, Prometheus metrics. ``/v1/predict``
-  with 1 row; ``/v1/rank`` with 500 candidates whose features are inline, and (when the online store
-  exists) with item ids only, the user's features in ``context``.
+  with 1 row; ``/v1/rank`` with 500 candidates whose features are inline (as ``items``, one object each,
+  and as ``columns``, one list per field: the ratios compare both with the other servers' own forms), and
+  (when the online store exists) with item ids only (as items and as columns), the user's features in
+  ``context``.
 - hand-written: FastAPI + uvicorn, one worker, ``pandas.DataFrame(rows)``, the categories mapped to the
   model's codes with ``Series.map``, then ``Booster.predict`` (what ``LGBMClassifier.predict_proba``
   calls) on the same trees. Its handlers are ``async def`` (no thread-pool hop: its fastest form).
@@ -339,7 +341,7 @@ def load(system: str, endpoint: str, port: int, messages: Sequence[bytes], *, co
     latencies, elapsed, errors, first = asyncio.run(
         _run_load(port, messages, concurrency=concurrency, requests=requests, seconds=seconds))
     cell = Cell(system, endpoint, concurrency, latencies, elapsed, errors, note=first)
-    print(f"  {system:<12} {endpoint:<17} c={concurrency}: {cell.count} requests in {elapsed:.1f} s, "
+    print(f"  {system:<12} {endpoint:<20} c={concurrency}: {cell.count} requests in {elapsed:.1f} s, "
           f"p50 {cell.quantile_ms(0.5):.2f} ms, {cell.rate:,.0f} req/s" + (f", {errors} errors ({first})"
                                                                             if errors else ""), flush=True)
     return cell
@@ -562,13 +564,22 @@ def check(name: str, got: Sequence[float], want: np.ndarray) -> float:
     return diff
 
 
+def as_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The same candidates as /v1/rank's ``columns`` form: one list per field."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
 def bench_loopline(built: Built, req: Requests, bounds: Bounds, conc: Sequence[int], tmp: Path, workers: int,
                    ids_reason: str | None, agree: dict[str, float]) -> tuple[list[Cell], str]:
     port = free_port()
     predict = [_http("/v1/predict", {"rows": rows, "unit_id": f"u{i}"}) for i, rows in enumerate(req.predict_rows)]
     rank = [_http("/v1/rank", {"unit_id": unit, "items": rows}) for unit, rows in zip(req.rank_units, req.rank_rows,
                                                                                      strict=True)]
+    columns = [_http("/v1/rank", {"unit_id": unit, "columns": as_columns(rows)})
+               for unit, rows in zip(req.rank_units, req.rank_rows, strict=True)]
     ids = [_http("/v1/rank", body) for body in req.ids_only]
+    ids_columns = [_http("/v1/rank", {**{k: v for k, v in body.items() if k != "items"},
+                                      "columns": as_columns(body["items"])}) for body in req.ids_only]
     cells: list[Cell] = []
     with running("loopline", loopline_command(built, port, workers), port=port, health="/v1/ready", env=base_env(),
                  log=tmp / "loopline-server.log"):
@@ -578,6 +589,10 @@ def bench_loopline(built: Built, req: Requests, bounds: Bounds, conc: Sequence[i
         got = post(port, "/v1/predict", {"rows": req.rank_rows[0]})
         agree["loopline"] = check("loopline", [p["score"] for p in got["predictions"]],
                                   reference(built, req.rank_rows[0]))
+        by_columns = post(port, "/v1/rank", {"columns": as_columns(req.rank_rows[0])})
+        want_all = dict(zip([r["item_id"] for r in req.rank_rows[0]], reference(built, req.rank_rows[0]), strict=True))
+        agree["loopline columns"] = check("loopline columns", [i["score"] for i in by_columns["items"]],
+                                          np.array([want_all[i["item_id"]] for i in by_columns["items"]]))
         if ids_reason is None:
             try:
                 ranked = post(port, "/v1/rank", req.ids_only[0])
@@ -590,11 +605,14 @@ def bench_loopline(built: Built, req: Requests, bounds: Bounds, conc: Sequence[i
         for c in conc:
             cells.append(load("loopline", "predict 1 row", port, predict, concurrency=c, **vars(bounds)))
             cells.append(load("loopline", "rank 500 inline", port, rank, concurrency=c, **vars(bounds)))
+            cells.append(load("loopline", "rank 500 columns", port, columns, concurrency=c, **vars(bounds)))
             if ids_reason is None:
                 cells.append(load("loopline", "rank 500 ids", port, ids, concurrency=c, **vars(bounds)))
+                cells.append(load("loopline", "rank 500 ids columns", port, ids_columns, concurrency=c,
+                                  **vars(bounds)))
     if ids_reason is not None:
-        cells += [Cell("loopline", "rank 500 ids", c, [], 0.0, note=f"not available ({ids_reason[:160]})")
-                  for c in conc]
+        cells += [Cell("loopline", form, c, [], 0.0, note=f"not available ({ids_reason[:160]})")
+                  for c in conc for form in ("rank 500 ids", "rank 500 ids columns")]
     return cells, backend
 
 
@@ -703,13 +721,13 @@ def profile_loopline(built: Built, req: Requests, bounds: Bounds, tmp: Path, out
 # -- the report -------------------------------------------------------------------------------------
 
 def table(cells: Sequence[Cell]) -> None:
-    print(f"\n{'system':<24} {'endpoint':<17} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>9} "
+    print(f"\n{'system':<24} {'endpoint':<20} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>9} "
           f"{'p99 ms':>9} {'req/s':>9}")
     for cell in cells:
         if not cell.latencies_s:
-            print(f"{cell.system:<24} {cell.endpoint:<17} {cell.concurrency:>4} {cell.note}")
+            print(f"{cell.system:<24} {cell.endpoint:<20} {cell.concurrency:>4} {cell.note}")
             continue
-        print(f"{cell.system:<24} {cell.endpoint:<17} {cell.concurrency:>4} {cell.count:>8} {cell.errors:>6} "
+        print(f"{cell.system:<24} {cell.endpoint:<20} {cell.concurrency:>4} {cell.count:>8} {cell.errors:>6} "
               f"{cell.quantile_ms(0.5):>9.3f} {cell.quantile_ms(0.99):>9.3f} {cell.rate:>9,.1f}")
 
 
@@ -725,29 +743,32 @@ def ratios(cells: Sequence[Cell], conc: Sequence[int]) -> None:
         return "met" if ok else "MISSED"
 
     print("\nthroughput ratios, loopline / other, in this run:")
-    for endpoint, target in (("predict 1 row", 40.0), ("rank 500 inline", 10.0)):
+    for endpoint, target in (("predict 1 row", 40.0), ("rank 500 inline", 10.0), ("rank 500 columns", 10.0)):
         for c in conc:
             ours = find(cells, "loopline", endpoint, c)
-            for other in ("MLflow", "hand-written", "no-op server"):
-                theirs = find(cells, other, endpoint, c)
+            for other in ("MLflow", "hand-written", "no-op server"):  # each other server is sent its own form
+                theirs = find(cells, other, endpoint.replace("columns", "inline"), c)
                 if ours is None or theirs is None:
                     print(f"  {endpoint:<17} c={c} vs {other:<12}: n/a")
                     continue
                 ratio = ours.rate / theirs.rate
                 goal = f" (target >= {target:.0f}x: {verdict(ratio >= target)})" if other == "MLflow" else ""
                 print(f"  {endpoint:<17} c={c} vs {other:<12}: {ratio:6.2f}x{goal}")
-            mlflow, floor = find(cells, "MLflow", endpoint, c), find(cells, "no-op server", endpoint, c)
+            mlflow = find(cells, "MLflow", endpoint.replace("columns", "inline"), c)
+            floor = find(cells, "no-op server", endpoint.replace("columns", "inline"), c)
             if mlflow is not None and floor is not None and mlflow.rate and floor.rate:
                 print(f"  {'':<17}        (the no-op server answers {floor.rate / mlflow.rate:.1f}x MLflow's "
                       f"throughput: the most any server could reach here)")
     print("latency targets (loopline, concurrency 1):")
-    predict, rank = find(cells, "loopline", "predict 1 row", 1), find(cells, "loopline", "rank 500 inline", 1)
+    predict = find(cells, "loopline", "predict 1 row", 1)
     if predict is not None:
         p50 = predict.quantile_ms(0.5)
         print(f"  /v1/predict 1 row p50 {p50:.3f} ms (target <= 1 ms: {verdict(p50 <= 1.0)})")
-    if rank is not None:
-        p99 = rank.quantile_ms(0.99)
-        print(f"  /v1/rank 500 inline p99 {p99:.3f} ms (target <= 5 ms: {verdict(p99 <= 5.0)})")
+    for form in ("inline", "columns"):
+        rank = find(cells, "loopline", f"rank 500 {form}", 1)
+        if rank is not None:
+            p99 = rank.quantile_ms(0.99)
+            print(f"  /v1/rank 500 {form:<7} p99 {p99:.3f} ms (target <= 5 ms: {verdict(p99 <= 5.0)})")
 
 
 def http_stack() -> str:

@@ -322,12 +322,15 @@ def test_offline_batch_and_online_scores_are_identical(tmp_path: Path) -> None:
         online = np.array([p["score"] for p in answer.json()["predictions"]])
         items = [{"item_id": r["customer_id"], **r} for r in rows[:40]]
         ranked = client.post("/v1/rank", json={"items": items}).json()["items"]
+        as_columns = {"item_id": ids[:40], **{c: [r[c] for r in rows[:40]] for c in inline.columns}}
+        ranked_columns = client.post("/v1/rank", json={"columns": as_columns}).json()["items"]
         pinned = client.post("/v1/predict", json={"rows": [{**rows[1], "usage__tickets": 9}]}).json()
     np.testing.assert_allclose(batch, offline, rtol=0, atol=1e-9)
     np.testing.assert_allclose(online, offline, rtol=0, atol=1e-9)
     by_id = dict(zip(ids, offline.tolist(), strict=True))
     assert [i["score"] for i in ranked] == pytest.approx([by_id[i["item_id"]] for i in ranked], abs=1e-9)
     assert [i["score"] for i in ranked] == sorted((i["score"] for i in ranked), reverse=True)
+    assert ranked_columns == ranked  # ids-only candidates as columns: filled from the same store, same answer
     inline_wins = joined.iloc[[1]].assign(usage__tickets=9.0)
     expected = float(model.predict(inline_wins[list(model.features)])[0])
     assert pinned["predictions"][0]["score"] == pytest.approx(expected, abs=1e-9)

@@ -7,7 +7,8 @@ endpoint               scope        answer
 =====================  ===========  =====================================================================
 ``POST /predict``      predict      per row the score, the decision at the threshold (binary), the class
                                     (multiclass); the model version, arm and request id
-``POST /rank``         predict      the items ordered by score, best first, with scores and positions
+``POST /rank``         predict      the items ordered by score, best first, with scores and positions; the
+                                    candidates as ``items`` (objects) or ``columns`` (one list per field)
 ``POST /feedback``     predict      outcome events; 200 only once they are durably in the event log
 ``POST /explain``      predict      per row additive contributions (not the fast path)
 ``GET /models``        predict      the loaded models
@@ -29,7 +30,8 @@ Online features (:mod:`loopline.serving._online`): a row of ``/predict`` or ``/e
 carries that table's key (e.g. only ``customer_id``) gets them from the online store loaded at start-up
 (``ServeSettings.online``: the snapshot of ``loopline materialize`` by default when one exists, or Redis),
 the latest value per key with the table's ``max_age`` applied at the request's time, missing (imputed as in
-training) for an unknown key. A value sent inline, even null, wins over the stored one.
+training) for an unknown key. A value sent inline, even null, wins over the stored one (for ``columns``, a
+column sent is kept whole and only the columns the request lacks are filled).
 
 Until deployments exist, :class:`ChampionRouter` routes every request to one alias (``champion``) of
 one model; ``create_app(..., router=...)`` takes any object with the same three methods.
@@ -58,6 +60,7 @@ from loopline.events import team_draft
 from loopline.registry import Registry
 from loopline.serving._admin import add_admin_routes
 from loopline.serving._auth import Scope as KeyScope
+from loopline.serving._candidates import Candidates, candidate_columns, column_item_ids, size, take
 from loopline.serving._funnel import Funneled, spread
 from loopline.serving._http import (
     ERRORS,
@@ -73,7 +76,6 @@ from loopline.serving._http import (
     Problem,
     RankRequest,
     RankResponse,
-    Row,
     body_schema,
     handle_errors,
     json_response,
@@ -189,10 +191,16 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
         svc.authorize(request, "predict")
         body = parse_body(request, RankRequest)
         rid, started = request_id(request), _started(request)
-        svc.limit(len(body.items), "items")
-        svc.funnel.limit(len(body.items))
-        ids = _item_ids(body.items)
-        rows = svc.fill(body.items if not body.context else [{**body.context, **item} for item in body.items])
+        listed = "items" if body.items is not None else "columns.item_id"
+        svc.limit(body.count, listed)
+        svc.funnel.limit(body.count, listed)
+        rows: Candidates
+        if body.items is not None:
+            ids = _item_ids(body.items)
+            rows = svc.fill(body.items if not body.context else [{**body.context, **item} for item in body.items])
+        else:
+            rows = svc.fill_columns(candidate_columns(body.columns or {}, body.context))
+            ids = column_item_ids(rows)
         route = svc.router.route(body.unit_id)
         svc.count_fallback(route)
         scorer = route.scorer
@@ -211,9 +219,10 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
             if route.explore and funneled.fallback is None:
                 ranked = _explored(ranked, rid)
         pairs = zip(ranked.order.tolist(), ranked.scores, strict=True)
-        items: list[dict[str, Any]] = [{"item_id": ids[i], "score": s, "position": p} for p, (i, s) in enumerate(pairs)]
+        answered: list[dict[str, Any]] = [{"item_id": ids[i], "score": s, "position": p}
+                                          for p, (i, s) in enumerate(pairs)]
         if ranked.teams is not None:
-            for item, team in zip(items, ranked.teams, strict=True):
+            for item, team in zip(answered, ranked.teams, strict=True):
                 item["team"] = team
         k = min(len(ids), svc.log_top)
         unit = body.unit_id or rid
@@ -229,10 +238,10 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
                        features=None if ranked.checked is None else {n: v[top] for n, v in ranked.checked.items()},
                        positions=np.arange(k, dtype=np.int32), extra=extra)
         svc.log_assignment(route, unit, ts)
-        _shadow(svc, rid, route, [rows[i] for i in shortlist.tolist()], unit, [ids[i] for i in shortlist.tolist()])
+        _shadow(svc, rid, route, take(rows, shortlist), unit, [ids[i] for i in shortlist.tolist()])
         return json_response({"request_id": rid, "model": None if scorer is None else scorer.name,
                               "model_version": None if scorer is None else scorer.version, "arm": route.arm,
-                              "experiment": route.experiment, "fallback": fallback, "items": items})
+                              "experiment": route.experiment, "fallback": fallback, "items": answered})
 
     @app.post("/v1/feedback", response_model=FeedbackResponse, dependencies=predict_scope, responses=ERRORS)
     def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
@@ -316,10 +325,10 @@ def create_app(workspace: Workspace, *, model: str, settings: ServeSettings, rou
     return app
 
 
-def _check_and_score(scorer: Scorer, rows: list[Row]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _check_and_score(scorer: Scorer, rows: Candidates) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The checked columns (logged with the exposures) and the scores, checking the rows once."""
     checked = scorer.check(rows)
-    return checked, np.asarray(scorer.score_checked(checked, len(rows)), dtype=np.float64)
+    return checked, np.asarray(scorer.score_checked(checked, size(rows)), dtype=np.float64)
 
 
 def _rankable(scorer: Scorer, scores: np.ndarray) -> None:
@@ -338,7 +347,7 @@ class _Ranked:
     versions: list[str | None] | None         # the model version behind each item when interleaved
 
 
-def _rank(request_id: str, scorer: Scorer, other: Scorer | None, rows: list[Row]) -> _Ranked:
+def _rank(request_id: str, scorer: Scorer, other: Scorer | None, rows: Candidates) -> _Ranked:
     """Order the items by ``scorer``, or team-draft interleave ``scorer`` (A) with ``other`` (B), the coin flips
     seeded by the request id."""
     checked, scores = _check_and_score(scorer, rows)
@@ -380,7 +389,7 @@ def _version(scorer: Scorer) -> str | None:
     return None if scorer.version is None else str(scorer.version)
 
 
-def _shadow(svc: _Service, request_id: str, route: Route, rows: list[Row], units: Any,
+def _shadow(svc: _Service, request_id: str, route: Route, rows: Candidates, units: Any,
             item_ids: list[str] | None) -> None:
     """Score ``rows`` with each shadow on the shadow thread, and log what it would have served with
     ``served=false`` (for a ranking, its own top ``log_top`` with positions)."""
@@ -392,7 +401,7 @@ def _shadow(svc: _Service, request_id: str, route: Route, rows: list[Row], units
                 if item_ids is None:
                     top = scores.max(axis=1) if scores.ndim == 2 else scores
                     svc.log_scores(request_id, route, shadow, units=units, scores=top, served=False,
-                                   latency_ms=_ms(started), rows=len(rows), features=checked)
+                                   latency_ms=_ms(started), rows=size(rows), features=checked)
                     return
                 _rankable(shadow, scores)
                 k = min(len(item_ids), svc.log_top)

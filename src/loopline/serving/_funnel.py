@@ -53,7 +53,7 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -63,7 +63,8 @@ from pydantic import ValidationError
 
 from loopline._errors import LooplineError, ServingError
 from loopline.registry import Registry
-from loopline.serving._http import Problem, Row
+from loopline.serving._candidates import Candidates, size, take
+from loopline.serving._http import Problem
 from loopline.serving._scorer import Scorer
 from loopline.spec import ServingSpec
 
@@ -141,11 +142,11 @@ class Funnel:
                                f"{self.candidates}, or raise serving.candidates in the spec and retrain.",
                           field=field)
 
-    def first_order(self, rows: Sequence[Row]) -> np.ndarray:
+    def first_order(self, rows: Candidates) -> np.ndarray:
         """All candidates in the first stage's order, best first (ties in the request's order); the request's
         order when there is no first stage. Raises InputError when a row misses a first-stage feature."""
         if self.first_stage is None:
-            return np.arange(len(rows), dtype=np.int64)
+            return np.arange(size(rows), dtype=np.int64)
         scores = np.asarray(self.first_stage.score(rows), dtype=np.float64)
         order: np.ndarray = np.argsort(-scores, kind="stable")
         return order
@@ -156,7 +157,7 @@ class Funnel:
             cost = self._cost_ms.get(key)
         return None if cost is None else cost * n
 
-    async def rank(self, rows: Sequence[Row], ranker: Callable[[list[Row]], R], *, started: float,
+    async def rank(self, rows: Candidates, ranker: Callable[[Candidates], R], *, started: float,
                    key: Hashable = None) -> Funneled[R]:
         """The order to serve ``rows`` in: the first stage's best K ranked by ``ranker``, then the rest.
 
@@ -172,8 +173,8 @@ class Funnel:
         how = self._admit(key, k, left_ms)
         if how == "skip":
             return self._fallback(first, shortlist)
-        given = [rows[i] for i in shortlist.tolist()]
-        if how == "inline" and len(given) < THREAD_ROWS:
+        given = take(rows, shortlist)
+        if how == "inline" and k < THREAD_ROWS:
             ranked = self._timed(ranker, given, key)
         elif how == "inline":  # big enough that the hop pays: other requests are parsed while the trees run
             ranked = await asyncio.to_thread(self._timed, ranker, given, key)
@@ -203,10 +204,10 @@ class Funnel:
             self._started[key] = now
         return "inline" if expected <= self.inline_share * left_ms else "guarded"
 
-    def _timed(self, ranker: Callable[[list[Row]], R], given: list[Row], key: Hashable) -> R:
+    def _timed(self, ranker: Callable[[Candidates], R], given: Candidates, key: Hashable) -> R:
         started = time.perf_counter()
         result = ranker(given)
-        self._observe(key, (time.perf_counter() - started) * 1000.0, len(given))
+        self._observe(key, (time.perf_counter() - started) * 1000.0, size(given))
         return result
 
     def _observe(self, key: Hashable, ms: float, n: int) -> None:

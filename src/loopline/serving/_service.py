@@ -176,6 +176,17 @@ class _Service:
         """``rows`` with the feature-table columns they lack filled from the online store (by their keys)."""
         return rows if self.online is None else fill_rows(self.online, rows, at=datetime.now(UTC))
 
+    def fill_columns(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``columns`` with the feature-table columns they lack filled from the online store, for the tables whose
+        key columns they hold (a column sent in the request is never replaced)."""
+        if self.online is None:
+            return columns
+        lacking = [t.name for t in self.online.tables if not set(t.columns) <= columns.keys()]
+        if not lacking:
+            return columns
+        found = self.online.lookup(columns, at=datetime.now(UTC), tables=lacking)
+        return {**{k: v for k, v in found.items() if k not in columns}, **columns}
+
     def count_fallback(self, route: Route) -> None:
         """Count a route that a kill switch diverted (not a designed holdout)."""
         if route.fallback is not None:
