@@ -97,7 +97,7 @@ def test_lightgbm_settings_come_from_the_spec() -> None:
 def test_linear_picks_c_on_validation_log_loss(trained: Callable[[str], Trained]) -> None:
     params = trained("binary").models["linear"].params
     losses = params["valid_loss_by_C"]
-    assert params["model"] == "logistic" and set(losses) == {"0.01", "0.1", "1.0", "10.0"}
+    assert params["model"] == "logistic" and set(losses) >= {"0.01", "0.1", "1.0", "10.0"}
     assert str(params["C"]) == min(losses, key=losses.get)
     assert trained("regression").models["linear"].params["model"] == "ridge"
 

@@ -130,6 +130,7 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
             beaten = [b.name for b in baselines if _better(test[best.name][primary], test[b.name][primary], primary)]
             beats_all = len(beaten) == len(baselines)
             warnings = [f.message for f in prepared.findings] + champion_notes
+            warnings += [str(note) for m in fitted for note in m.params.get("notes", [])]
             if not beats_all:
                 lost = sorted({b.name for b in baselines} - set(beaten))
                 warnings.append(f"{best.name} does not beat the baseline(s) {', '.join(lost)} on test {primary}; "

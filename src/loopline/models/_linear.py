@@ -2,9 +2,14 @@
 
 Logistic regression for binary and multiclass labels and for ranking on 0/1 relevance (a pointwise
 model whose score is a probability); ridge regression for regression and graded ranking. The
-inverse regularisation strength ``C`` (ridge: ``alpha = 1 / C``) is chosen from ``GRID`` by the
-validation log-loss (ridge: mean squared error), fitting from strong to weak regularisation with
-warm starts. On downsampled binary data the validation loss is that of the corrected probabilities.
+inverse regularisation strength ``C`` (ridge: ``alpha = 1 / C``) is chosen by the validation log-loss
+(ridge: mean squared error) from ``GRID``, widened by factors of 10 while the best value sits on an
+edge (down to ``C_RANGE[0]``, up to ``C_RANGE[1]``). A best value still on the strong edge there is
+noted in the model's params and the run's warnings: the features barely predict the label. Each ``C``
+is fitted from zero to a tight tolerance (``TOL``): a warm start from the previous ``C`` stopped at
+once on large tables, where the penalty's change is below scikit-learn's default gradient tolerance,
+and left every ``C`` with the same coefficients. On downsampled binary data the validation loss is
+that of the corrected probabilities.
 
 Explanations are ``coefficient * input`` summed back to source columns, with the intercept as base
 (log-odds for logistic models; the predicted class's margin for multiclass). Importance is the mean
@@ -32,7 +37,9 @@ from loopline.models._types import Explanation, ModelFamily
 from loopline.spec import ProblemSpec
 
 GRID = (0.01, 0.1, 1.0, 10.0)
+C_RANGE = (1e-4, 1e4)  # the grid is widened by factors of 10 up to these
 MAX_ITER = 1000
+TOL = 1e-8  # lbfgs' gradient tolerance (scikit-learn's 1e-4 stops before small changes of C show)
 IMPORTANCE_ROWS = 100_000
 
 
@@ -91,7 +98,7 @@ class LinearScorer:
 
 
 def fit_linear(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
-    """Fit on train for each ``C`` in ``GRID``; keep the one with the lowest validation loss."""
+    """Fit on train for each ``C`` of the grid (widened at an edge); keep the one with the lowest validation loss."""
     task = spec.task
     logistic = task in ("binary", "multiclass") or (task == "ranking" and set(np.unique(targets.y_train)) <= {0, 1})
     pre = build_preprocessor(splits.schema, splits.features, spec=spec.features, task=task, for_model="linear",
@@ -100,36 +107,54 @@ def fit_linear(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
     x_valid = pre.transform(targets.valid)
     outputs = len(targets.classes) if task == "multiclass" and targets.classes is not None else 1
     offset = math.log(targets.negative_rate) if targets.negative_rate is not None else 0.0
-    losses: dict[str, float] = {}
-    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
-    converged = True
-    logistic_model = LogisticRegression(max_iter=MAX_ITER, warm_start=True)
-    for c in GRID:
+    fits: dict[float, tuple[float, np.ndarray, np.ndarray, bool]] = {}
+
+    def fit(c: float) -> None:
         if logistic:
+            model = LogisticRegression(C=c, max_iter=MAX_ITER, tol=TOL)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in params instead
-                logistic_model.set_params(C=c).fit(x_train, targets.y_train.astype(np.int64))
-            coef, intercept = _expand(logistic_model.coef_, logistic_model.intercept_, outputs)
-            converged = converged and int(np.max(logistic_model.n_iter_)) < MAX_ITER
+                model.fit(x_train, targets.y_train.astype(np.int64))
+            coef, intercept = _expand(model.coef_, model.intercept_, outputs)
             z = np.asarray(x_valid @ coef.T, dtype=np.float64) + intercept
             loss = _log_loss(targets.y_valid, z[:, 0] + offset if outputs == 1 else z)
+            fits[c] = (loss, coef, intercept, int(np.max(model.n_iter_)) < MAX_ITER)
         else:
             ridge = Ridge(alpha=1.0 / c).fit(x_train, targets.y_train)
             coef, intercept = _expand(ridge.coef_, ridge.intercept_, 1)
             z = np.asarray(x_valid @ coef.T, dtype=np.float64) + intercept
-            loss = float(np.mean((targets.y_valid - z[:, 0]) ** 2))
-        losses[str(c)] = loss
-        if best is None or loss < best[0]:
-            best = (loss, c, coef.copy(), intercept.copy())
-    assert best is not None
-    _, c, coef, intercept = best
+            fits[c] = (float(np.mean((targets.y_valid - z[:, 0]) ** 2)), coef, intercept, True)
+
+    for c in GRID:
+        fit(c)
+    best = _best(fits)
+    while best == min(fits) and best / 10 >= C_RANGE[0] * (1 - 1e-9):
+        fit(best / 10)
+        best = _best(fits)
+    while best == max(fits) and best * 10 <= C_RANGE[1] * (1 + 1e-9):
+        fit(best * 10)
+        best = _best(fits)
+    _, coef, intercept, _ = fits[best]
     importance = _importance(x_train, coef, pre.source_columns_, seed=spec.seed)
     scorer = LinearScorer(pre, coef, intercept, importance)
     z_valid = scorer._margins(x_valid)
-    params = {"model": "logistic" if logistic else "ridge", "C": c, "grid": list(GRID),
-              "valid_loss_by_C": losses, "inputs": int(coef.shape[1]), "converged": converged}
+    grid = sorted(fits)
+    params: dict[str, Any] = {
+        "model": "logistic" if logistic else "ridge", "C": best, "grid": grid,
+        "valid_loss_by_C": {str(c): fits[c][0] for c in grid}, "inputs": int(coef.shape[1]),
+        "converged": all(f[3] for f in fits.values()),
+    }
+    if best == grid[0]:  # (the weakest edge only means: as good as unregularised, which is no warning)
+        params["notes"] = [f"linear: the best regularisation C={best:g} is the strongest searched ({grid[0]:g} to "
+                           f"{grid[-1]:g}): its features barely predict the label on validation; check their "
+                           "encoding, or whether the validation period differs from training"]
     return Fitted(scorer, "logistic" if logistic and outputs == 1 else ("softmax" if logistic else "identity"),
                   params, z_valid[:, 0] if outputs == 1 else z_valid)
+
+
+def _best(fits: dict[float, tuple[float, np.ndarray, np.ndarray, bool]]) -> float:
+    """The ``C`` of the lowest validation loss; on a tie the smaller ``C`` (the stronger regularisation)."""
+    return min(fits, key=lambda c: (fits[c][0], c))
 
 
 def _expand(coef: Any, intercept: Any, outputs: int) -> tuple[np.ndarray, np.ndarray]:
