@@ -137,3 +137,32 @@ def test_drop_missing_is_refused_for_labels_built_from_events() -> None:
     data["label"] = {"from_events": {"feedback": "fb.parquet", "window": "30m"}, "drop_missing": True}
     with pytest.raises(SpecError, match="a label built from events is never missing"):
         ProblemSpec.from_dict(data)
+
+
+@pytest.mark.parametrize("positive", [1.0, 1, "1.0", "1", True])
+def test_float_labels_take_label_positive_as_a_number_a_string_or_true(positive: Any) -> None:
+    spec = ProblemSpec.from_dict({"name": "m", "task": "binary", "data": {"source": "x.csv"}, "event_time": "ts",
+                                  "label": {"column": "y", "positive": positive}})
+    labels = normalize_label(pd.Series([0.0, 1.0, 1.0, 0.0]), "binary", column="y", where="the table",
+                             positive=spec.label.positive)
+    assert labels.tolist() == [0, 1, 1, 0]
+
+
+def test_a_fractional_positive_is_matched_as_a_number_or_refused_naming_the_values() -> None:
+    spec = ProblemSpec.from_dict({"name": "m", "task": "binary", "data": {"source": "x.csv"}, "event_time": "ts",
+                                  "label": {"column": "y", "positive": 0.5}})
+    assert normalize_label(pd.Series([0.5, 0.25]), "binary", column="y", where="w",
+                           positive=spec.label.positive).tolist() == [1, 0]
+    with pytest.raises(DataError) as caught:
+        normalize_label(pd.Series([0.0, 1.0]), "binary", column="y", where="the table", positive=0.5)
+    assert str(caught.value) == ("label.positive is 0.5, but label 'y' in the table holds ['0.0', '1.0']; set "
+                                 "label.positive to one of them.")
+
+
+def test_validate_says_how_many_rows_its_statistics_describe_and_how_many_were_read(tmp_path: Path) -> None:
+    from loopline.cli._show import rows_title
+
+    dropped = _prepare(tmp_path, _with_gaps(), label={"column": "churned", "drop_missing": True})
+    assert rows_title(dropped) == "540 rows checked, of 600 read (the notes below say which were dropped and why)"
+    whole = _prepare(tmp_path, make_customers(ROWS))
+    assert rows_title(whole) == "600 rows"

@@ -105,7 +105,8 @@ def validate(spec: SpecPath = Path("loopline.yaml"), as_json: Json = False, debu
         prepared = prepare(problem, progress=BarProgress(enabled=not as_json))
         if as_json:
             print_json({
-                "spec": problem.name, "rows": prepared.source_rows, "features": list(prepared.splits.features),
+                "spec": problem.name, "rows": prepared.source_rows, "rows_checked": prepared.validation.rows,
+                "features": list(prepared.splits.features),
                 "validation": prepared.validation.to_dict(),
                 "findings": [f.__dict__ for f in prepared.findings],
                 "splits": [s.__dict__ for s in prepared.splits.summaries],

@@ -34,7 +34,7 @@ def label_heading(task: str) -> str:
 
 def show_prepared(prepared: Prepared, *, task: str) -> None:
     v = prepared.validation
-    columns = make_table("column", "kind", "missing", "unique", title=f"{prepared.source_rows} rows")
+    columns = make_table("column", "kind", "missing", "unique", title=rows_title(prepared))
     for col in prepared.schema.columns:
         columns.add_row(col.name, col.kind.value, f"{col.missing_share:.1%}", str(col.n_unique))
     out.print(columns)
@@ -45,6 +45,14 @@ def show_prepared(prepared: Prepared, *, task: str) -> None:
         out.print(f"[yellow]leakage warning:[/] {escape(finding.message)}")
     _show_splits(prepared.splits.summaries, task=task)
     out.print(f"{len(prepared.splits.features)} features: {', '.join(prepared.splits.features)}")
+
+
+def rows_title(prepared: Prepared) -> str:
+    """How many rows the statistics describe, and how many were read when some were dropped on the way."""
+    checked, read = prepared.validation.rows, prepared.source_rows
+    if checked == read:
+        return f"{read:,} rows"
+    return f"{checked:,} rows checked, of {read:,} read (the notes below say which were dropped and why)"
 
 
 def _show_splits(summaries: Any, *, task: str) -> None:

@@ -124,10 +124,23 @@ def _binary(values: pd.Series, distinct: np.ndarray, *, column: str, where: str,
 
 
 def _same_value(value: Any, positive: Any) -> bool:
-    """Whether a label value is ``label.positive``: the same text, or the same number (``1`` is ``1.0``)."""
+    """Whether a label value is ``label.positive``: the same text, the same number (``1`` is ``1.0``), or for
+    ``positive: true``/``false`` a value that reads as true/false (``1.0``, ``"yes"``, ``0``, ...)."""
     if str(value) == str(positive):
         return True
-    numbers = [plain(v) for v in (value, positive)]
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
-        return bool(float(numbers[0]) == float(numbers[1]))
-    return False
+    if isinstance(positive, bool | np.bool_):
+        return str(plain(value)).strip().lower() in (_TRUE if positive else _FALSE)
+    numbers = [_number(plain(v)) for v in (value, positive)]
+    return numbers[0] is not None and numbers[0] == numbers[1]
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a number when it is one or reads as one (``"1"``); None otherwise (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None

@@ -91,7 +91,7 @@ class LabelSpec(_Strict):
     column: str | None = None
     from_events: EventLabelSpec | None = None
     name: str = "label"
-    positive: str | int | bool | None = None
+    positive: str | int | float | bool | None = None
     drop_missing: bool = False
 
     @model_validator(mode="after")
