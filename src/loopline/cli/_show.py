@@ -61,7 +61,8 @@ def _show_splits(summaries: Any, *, task: str) -> None:
                         title="time-based split")
     for s in summaries:
         counted = [fmt(getattr(s, "queries", None))] if queries else []
-        splits.add_row(s.name, str(s.rows), *counted, s.start[:19], s.end[:19], fmt(s.label_rate))
+        splits.add_row(s.name, str(s.rows), *counted, s.start.replace("T", " "), s.end.replace("T", " "),
+                       fmt(s.label_rate))
     out.print(splits)
 
 

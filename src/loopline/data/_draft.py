@@ -172,6 +172,7 @@ _NOTES: dict[str, str] = {
     "retrain.gates.ab.max_duration": "still undecided then: rolled back",
     "retrain.gates.ab.primary": "the experiment's primary metric",
     "retrain.gates.ab.experiment": "more experiment settings, e.g. {cuped: true}",
+    "timezone": "IANA zone dates without an offset are read in (split cut dates), and boundaries printed in",
     "seed": "for the split's sampling, the models and the bootstraps",
 }
 """A short note for every setting, by its dotted path (a test checks that none is missing)."""

@@ -127,7 +127,7 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
                    "(sampling.max_rows).")
     progress.advance()
 
-    parts = split_by_time(labelled, spec.split, time=spec.event_time, entity=spec.entity)
+    parts = split_by_time(labelled, spec.split, time=spec.event_time, entity=spec.entity, timezone=spec.timezone)
     if spec.task == "ranking" and spec.group is not None:
         check_queries_within_splits({"train": parts.train, "valid": parts.valid, "test": parts.test}, spec.group,
                                     spec.event_time, report)
@@ -148,7 +148,8 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
         train = downsample_negatives(train, label, spec.sampling.negative_rate, seed=spec.seed)
     frames = {"train": train, "valid": parts.valid, "test": parts.test}
     summaries = tuple(summarize(n, frames[n], time=spec.event_time, label=label, binary=binary, entity=spec.entity,
-                                group=spec.group if spec.task == "ranking" else None) for n in NAMES)
+                                group=spec.group if spec.task == "ranking" else None, timezone=spec.timezone)
+                      for n in NAMES)
     coverage = {n: {f: float(frames[n][f].notna().mean()) for f in features} for n in NAMES}
     findings += _coverage_drops(coverage)
     splits = Splits(train=train, valid=parts.valid, test=parts.test, label=label, time=spec.event_time,

@@ -73,11 +73,13 @@ class SplitFrames:
     overlap: EntityOverlap | None = None
 
 
-def split_by_time(frame: pd.DataFrame, spec: SplitSpec, *, time: str, entity: str | None = None) -> SplitFrames:
-    """Split ``frame`` (event time ``time`` as UTC timestamps) into train, validation and test."""
+def split_by_time(frame: pd.DataFrame, spec: SplitSpec, *, time: str, entity: str | None = None,
+                  timezone: str = "UTC") -> SplitFrames:
+    """Split ``frame`` (event time ``time`` as UTC timestamps) into train, validation and test; cut dates without
+    an offset are read in ``timezone``."""
     ordered = frame.sort_values(time, kind="stable").reset_index(drop=True)
     times = ordered[time]
-    valid_cut, test_cut = _cuts(times, spec)
+    valid_cut, test_cut = _cuts(times, spec, timezone)
     gap = pd.Timedelta(spec.gap)
     train = ordered[times < valid_cut]
     valid = ordered[(times >= valid_cut + gap) & (times < test_cut)]
@@ -134,23 +136,26 @@ def _overlap(train: np.ndarray, valid: np.ndarray, test: np.ndarray, uniques: np
 
 
 def summarize(name: str, part: pd.DataFrame, *, time: str, label: str, binary: bool,
-              entity: str | None, group: str | None = None) -> SplitSummary:
-    """Size, time range and label rate (or mean) of one split; the number of queries when ``group`` is given."""
+              entity: str | None, group: str | None = None, timezone: str = "UTC") -> SplitSummary:
+    """Size, time range (ISO 8601 in ``timezone``, with its offset) and label rate (or mean) of one split; the number
+    of queries when ``group`` is given."""
     values = part[label]
     rate = float(values.mean()) if pd.api.types.is_numeric_dtype(values.dtype) else None
-    return SplitSummary(name=name, rows=len(part), start=part[time].min().isoformat(), end=part[time].max().isoformat(),
+    start, end = (_utc(part[time].min()).tz_convert(timezone), _utc(part[time].max()).tz_convert(timezone))
+    return SplitSummary(name=name, rows=len(part), start=start.isoformat(), end=end.isoformat(),
                         label_rate=rate, entities=int(part[entity].nunique()) if entity else None,
                         queries=int(part[group].nunique()) if group else None)
 
 
-def _cuts(times: pd.Series, spec: SplitSpec) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _cuts(times: pd.Series, spec: SplitSpec, timezone: str = "UTC") -> tuple[pd.Timestamp, pd.Timestamp]:
     if spec.valid_start is not None and spec.test_start is not None:
-        return _utc(spec.valid_start), _utc(spec.test_start)
+        return _utc(spec.valid_start, timezone), _utc(spec.test_start, timezone)
     n = len(times)
     rows = [min(int(np.round(f * n)), n - 1) for f in np.cumsum(spec.fractions)[:2]]
     return _utc(times.iloc[rows[0]]), _utc(times.iloc[rows[1]])
 
 
-def _utc(value: object) -> pd.Timestamp:
+def _utc(value: object, timezone: str = "UTC") -> pd.Timestamp:
+    """``value`` in UTC; without an offset it is read as a time in ``timezone``."""
     stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.tz_localize(timezone).tz_convert("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

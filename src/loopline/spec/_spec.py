@@ -40,9 +40,10 @@ UNHASHED_AT_DEFAULT: tuple[tuple[str, str, object], ...] = (
     ("metrics", "other_k", []),
     ("metrics", "gain", "exponential"),
     ("metrics", "relevant_at", None),
+    ("", "timezone", "UTC"),
 )
-"""Settings added after specs were first hashed, as (block, key, default): left out of the hash while they hold
-their default, so older specs keep theirs, and in it once set."""
+"""Settings added after specs were first hashed, as (block, key, default; block "" for a top-level key): left out
+of the hash while they hold their default, so older specs keep theirs, and in it once set."""
 
 
 class _Strict(BaseModel):
@@ -335,10 +336,18 @@ class ProblemSpec(_Strict):
     serving: ServingSpec = Field(default_factory=ServingSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
+    timezone: str = "UTC"
+    """The IANA time zone (``Europe/Paris``) the spec's dates without an offset are read in (``split.valid_start:
+    2013-09-01`` is midnight there) and split boundaries are printed in; times are stored and compared in UTC."""
     seed: int = 0
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="loopline.yaml")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
 
     @field_validator("name")
     @classmethod
@@ -443,8 +452,9 @@ class ProblemSpec(_Strict):
         see :data:`UNHASHED_AT_DEFAULT`."""
         data = self.model_dump(mode="json", exclude=set(HASH_EXCLUDED))
         for block, key, default in UNHASHED_AT_DEFAULT:
-            if data[block][key] == default:
-                del data[block][key]
+            holder = data[block] if block else data
+            if holder[key] == default:
+                del holder[key]
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -473,6 +483,21 @@ class ProblemSpec(_Strict):
 
 def _default_candidates() -> list[ModelKind]:
     return ["linear", "lightgbm"]
+
+
+def check_timezone(value: str) -> str:
+    """``value`` when it names an IANA time zone; else a message with the closest names."""
+    import difflib
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
+            " (an IANA name such as 'UTC', 'Europe/Paris' or 'America/New_York')"
+        raise ValueError(f"'{value}' is not a time zone{hint}") from None
+    return value
 
 
 def _as_datetime(value: datetime | date) -> datetime:
