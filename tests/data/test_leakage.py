@@ -50,7 +50,8 @@ def test_a_category_filled_after_the_outcome_is_named_relative_to_the_others() -
 
 def test_regression_leak_uses_r2() -> None:
     frame = _frame()
-    frame["y"] = frame["x1"] * 2 + np.random.default_rng(3).normal(size=len(frame))
+    # two honest features of comparable strength (one alone, far above the rest, would look like a leak too)
+    frame["y"] = frame["x1"] * 2 + frame["x2"].fillna(0) * 1.5 + np.random.default_rng(3).normal(size=len(frame))
     frame["copy"] = frame["y"] + np.random.default_rng(4).normal(0, 0.1, len(frame))
     schema = infer_schema(frame)
     scores = single_feature_scores(frame.iloc[:4000], frame.iloc[4000:], ("x1", "x2", "copy"), schema, "y",

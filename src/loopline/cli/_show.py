@@ -75,6 +75,7 @@ def training_json(outcome: TrainingOutcome) -> dict[str, Any]:
         "promoted": outcome.promoted,
         "beats_baselines": outcome.beats_baselines,
         "champion": outcome.version.version if outcome.promoted else None,
+        "promotion_refused": outcome.refused,
         "models": {m.name: {"family": m.family, "baseline": m.is_baseline, "valid": m.valid, "test": m.test}
                    for m in outcome.models},
         "metric_labels": outcome.evaluation.metric_labels,
@@ -117,7 +118,9 @@ def show_training(outcome: TrainingOutcome) -> None:
         out.print(excluded_sentence(outcome.evaluation.ranking, outcome.evaluation.split))
     for w in outcome.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
-    status = "[green]champion[/]" if outcome.promoted else "registered (not promoted)"
+    status = ("[green]champion[/]" if outcome.promoted else
+              "[red]registered, promotion refused: a leak warning stands[/]" if outcome.refused else
+              "registered (not promoted)")
     out.print(f"{outcome.model_name} v{outcome.version.version} ({outcome.best}) {status}; "
               f"primary metric {labels.get(primary, primary)} ({describe_direction(primary)})")
     out.print(f"report: {outcome.report.html}")

@@ -88,6 +88,7 @@ _NOTES: dict[str, str] = {
     "features.high_cardinality_encoding": "target (out-of-fold) | hash",
     "features.hash_buckets": "buckets of the hash encoding",
     "features.fixed_at_serving": "trained on as logged, held at a value in every prediction, e.g. {position: 0}",
+    "features.reviewed": "leak warnings checked and accepted: reported, no longer blocking --promote",
     "feature_tables": "joined point-in-time, e.g. {name: usage, source: usage.parquet, key: customer_id, "
                       "time: computed_at, max_age: 7d} per table",
     "split": "train, validation and test, in event-time order",

@@ -4,9 +4,23 @@
 category, with a bin for missing, mapped to the smoothed mean label of that bin on train) and
 scored on validation: ROC AUC for binary labels (as ``max(auc, 1 - auc)``), R² otherwise. A feature
 is suspicious when its score alone reaches :data:`ABSOLUTE_AUC` (:data:`ABSOLUTE_R2`), or when it
-is strong and its edge over chance is at least :data:`RELATIVE_EDGE` times the next best feature's.
-Real signals rarely look like that; a label copied with noise, or a field filled in after the
-outcome, does.
+is strong and its edge over chance is at least :data:`RELATIVE_EDGE` times the next best feature's
+while every feature above it is suspicious too: a leak is judged against the honest features, so two
+copies of the label at the top do not hide a third, weaker leak below them. Real signals rarely
+look like that; a label copied with noise, or a field filled in after the outcome, does.
+
+**Same-period label aggregates.** A feature computed from the outcomes of its own period, such as
+"the share of clicks on this category today", includes the row's own label and those of rows
+scored at the same time. For each group (every categorical feature, the entity, unit and group
+ids, and all rows together) and each period (hour, day, week of the event time), the mean label of
+the group in the period, the row included, is compared with each numeric feature on train: the
+feature is flagged when it correlates above :data:`AGGREGATE_CORRELATION` with that mean both
+overall and across periods within a group. The second condition spares honest features that track a
+group's lasting level (yesterday's rate of a large category): only a feature that follows the
+period's own ups and downs can pass it.
+
+Findings of these kinds (and of columns recorded after the event) block ``--promote`` unless the
+column is listed in ``features.reviewed`` (:attr:`Finding.blocks_promotion`).
 
 **Recorded after the event.** A timestamp column whose values are mostly later than the event time
 was written after the prediction would have been made; so is anything derived from it.
@@ -18,7 +32,7 @@ reported whenever the spec names an entity, with their count, share and a few ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -28,6 +42,10 @@ from loopline.data._split import EntityOverlap
 from loopline.data._types import Kind, Schema
 
 ABSOLUTE_AUC = 0.95
+AGGREGATE_CORRELATION = 0.95
+PERIODS = {"hour": "h", "day": "D", "week": "W"}
+MAX_GROUP_LEVELS = 10_000
+BLOCKING = frozenset({"predictive_power", "after_event", "period_aggregate"})
 ABSOLUTE_R2 = 0.9
 RELATIVE_EDGE = 2.0
 RELATIVE_MIN_AUC = 0.85
@@ -45,6 +63,13 @@ class Finding:
     column: str | None
     message: str
     score: float | None = None
+    reviewed: bool = False
+    """The column is listed in ``features.reviewed``: reported, but it no longer blocks promotion."""
+
+    @property
+    def blocks_promotion(self) -> bool:
+        """A leak warning on a feature that nobody has reviewed: ``--promote`` refuses while it stands."""
+        return self.kind in BLOCKING and not self.reviewed
 
 
 def single_feature_scores(train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ...], schema: Schema,
@@ -75,26 +100,112 @@ def single_feature_scores(train: pd.DataFrame, valid: pd.DataFrame, features: tu
 
 
 def suspicious(scores: dict[str, float], *, binary: bool) -> list[Finding]:
-    """Findings for features whose power alone is too high, absolutely or against the others."""
+    """Findings for features whose power alone is too high, absolutely or against the honest features below."""
     if not scores:
         return []
     chance = 0.5 if binary else 0.0
     absolute = ABSOLUTE_AUC if binary else ABSOLUTE_R2
     metric = "ROC AUC" if binary else "R²"
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-    findings = []
+    findings: list[Finding] = []
     for i, (name, score) in enumerate(ranked):
         runner_up = ranked[i + 1][1] if i + 1 < len(ranked) else chance
         edge, other = score - chance, max(runner_up - chance, 1e-3)
         strong = score >= (RELATIVE_MIN_AUC if binary else 0.5)
-        if score >= absolute or (i == 0 and strong and edge >= RELATIVE_EDGE * other):
+        above_all_flagged = len(findings) == i  # every feature ranked above this one is a finding already
+        if score >= absolute or (above_all_flagged and strong and edge >= RELATIVE_EDGE * other):
             why = (f"alone it reaches validation {metric} {score:.3f}" if score >= absolute else
                    f"alone it reaches validation {metric} {score:.3f}, far above the next feature ({runner_up:.3f})")
             findings.append(Finding("predictive_power", name,
                                     f"possible leak: feature '{name}' predicts the label suspiciously well ({why}). "
                                     "If it is recorded after the event or derived from the label, add it to "
                                     "features.known_after.", score))
+        elif not above_all_flagged:
+            break
     return findings
+
+
+def period_aggregates(frame: pd.DataFrame, features: tuple[str, ...], schema: Schema, label: str, *,
+                      event_time: str, ids: tuple[str, ...] = (), seed: int = 0) -> list[Finding]:
+    """Numeric features that follow the mean label of their group in their own period (see the module docstring)."""
+    if len(frame) > _MAX_ROWS:
+        frame = frame.sample(_MAX_ROWS, random_state=seed)
+    y = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype=float)
+    if len(frame) < 10 or np.isnan(y).any() or np.nanstd(y) == 0:
+        return []
+    numeric = [f for f in features if schema[f].kind in (Kind.NUMERIC, Kind.BOOLEAN)]
+    values = {f: pd.to_numeric(frame[f], errors="coerce").to_numpy(dtype=float) for f in numeric}
+    groups: dict[str, np.ndarray | None] = {"": None}
+    for name in (*ids, *(f for f in features if schema[f].kind in (Kind.CATEGORICAL, Kind.BOOLEAN))):
+        if name in frame.columns and name not in groups:
+            labels, levels = pd.factorize(frame[name])
+            if 1 < len(levels) <= MAX_GROUP_LEVELS:
+                groups[name] = labels
+    times = pd.to_datetime(frame[event_time], utc=True).dt.tz_localize(None)
+    found: dict[str, Finding] = {}
+    for period, freq in PERIODS.items():
+        bucket = pd.factorize(times.dt.to_period(freq))[0]
+        for group, codes in groups.items():
+            cell = bucket if codes is None else codes.astype(np.int64) * (int(bucket.max()) + 1) + bucket
+            inverse = np.unique(cell, return_inverse=True)[1]
+            counts = np.bincount(inverse)
+            if np.median(counts[inverse]) < 2:
+                continue  # one row per cell: the "mean" is the label itself, the predictive check's business
+            mean = np.bincount(inverse, weights=y) / counts
+            target = mean[inverse]
+            for name in numeric:
+                if name in found or name == group:
+                    continue
+                x = values[name]
+                overall = _correlation(x, target)
+                if overall < AGGREGATE_CORRELATION:
+                    continue
+                within = overall if codes is None else _correlation(_demeaned(x, codes), _demeaned(target, codes))
+                if within >= AGGREGATE_CORRELATION:
+                    of = "all rows" if codes is None else f"its '{group}'"
+                    found[name] = Finding(
+                        "period_aggregate", name,
+                        f"possible leak: feature '{name}' follows the mean label of {of} in the same {period}, "
+                        f"the row's own label included (correlation {overall:.3f} on train, {within:.3f} across "
+                        f"{period}s within a group): it is computed from outcomes not known when the row is "
+                        "scored. Compute it from earlier periods only, or add it to features.known_after.",
+                        overall)
+    return [found[n] for n in numeric if n in found]
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation over the rows where both are finite; 0 when either is constant there."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return 0.0
+    a, b = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+    scale = float(np.sqrt((a @ a) * (b @ b)))
+    return float(a @ b) / scale if scale > 0 else 0.0
+
+
+def _demeaned(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``x`` minus its group's mean (NaN stays NaN and is left out of the means)."""
+    ok = np.isfinite(x)
+    k = int(codes.max()) + 2
+    at = np.where(codes < 0, k - 1, codes)
+    sums = np.bincount(at[ok], weights=x[ok], minlength=k)
+    counts = np.bincount(at[ok], minlength=k)
+    return x - np.divide(sums, counts, out=np.zeros(k), where=counts > 0)[at]
+
+
+def with_power(findings: list[Finding], scores: dict[str, float], *, binary: bool) -> list[Finding]:
+    """``findings`` with each column's power alone added to its evidence."""
+    metric = "ROC AUC" if binary else "R²"
+    return [replace(f, message=f"{f.message} Alone it reaches validation {metric} {scores[f.column]:.3f}.")
+            if f.column in scores else f for f in findings]
+
+
+def reviewed(findings: list[Finding], columns: list[str]) -> list[Finding]:
+    """``findings`` with those on ``features.reviewed`` columns marked reviewed, their message saying so."""
+    accepted = set(columns)
+    return [replace(f, reviewed=True, message=f"{f.message} (reviewed: listed in features.reviewed, so it does not "
+                                              "block promotion)")
+            if f.kind in BLOCKING and f.column in accepted else f for f in findings]
 
 
 def recorded_after_event(frame: pd.DataFrame, features: tuple[str, ...], schema: Schema, *,

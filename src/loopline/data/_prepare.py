@@ -21,7 +21,16 @@ from loopline.data._asof import join_feature_tables
 from loopline.data._columns import normalize_label, require_columns, to_utc, whole_numbers
 from loopline.data._infer import infer_schema
 from loopline.data._labels import LabelReport, make_labels
-from loopline.data._leakage import Finding, recorded_after_event, shared_entities, single_feature_scores, suspicious
+from loopline.data._leakage import (
+    Finding,
+    period_aggregates,
+    recorded_after_event,
+    shared_entities,
+    single_feature_scores,
+    suspicious,
+    with_power,
+)
+from loopline.data._leakage import reviewed as leak_review
 from loopline.data._load import fingerprint, load, load_table
 from loopline.data._ranking_checks import check_group_ids, check_queries_within_splits, check_relevance
 from loopline.data._references import check_references
@@ -135,7 +144,11 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     findings = [*recorded_after_event(labelled, features, schema, event_time=spec.event_time)]
     scores = single_feature_scores(parts.train, parts.valid, features, schema, label,
                                    binary=binary or _binary_relevance(parts.train[label]), seed=spec.seed)
-    findings += suspicious(scores, binary=binary or _binary_relevance(parts.train[label]))
+    ranked_binary = binary or _binary_relevance(parts.train[label])
+    findings = with_power(findings, scores, binary=ranked_binary) + suspicious(scores, binary=ranked_binary)
+    findings += with_power(period_aggregates(parts.train, features, schema, label, event_time=spec.event_time,
+                                             ids=ids, seed=spec.seed), scores, binary=ranked_binary)
+    findings = leak_review(findings, spec.features.reviewed)
     if spec.entity is not None and parts.overlap is not None:
         findings += shared_entities(parts.overlap, entity=spec.entity, grouped=spec.split.group_by_entity)
     progress.advance()

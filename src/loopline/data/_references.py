@@ -6,7 +6,7 @@ table is assembled (loaded, labelled, feature tables joined), so ``loopline vali
 ``loopline train`` both stop there, before anything is written.
 
 Checked: ``slices``, ``sensitive``, ``features.include``, ``features.exclude``,
-``features.known_after`` and the keys of ``features.types`` must be columns of that table (a
+``features.known_after``, ``features.reviewed`` and the keys of ``features.types`` must be columns of that table (a
 ``known_after`` name must exist too: a misspelt one would silently leave the leaking column among
 the features); ``baseline.rule`` is evaluated over the table in the SQL sandbox (so an unknown
 column, a type error or a statement is caught) and may not use the label; the names in
@@ -44,6 +44,7 @@ def _missing_columns(spec: ProblemSpec, columns: Sequence[str]) -> list[str]:
     named: list[tuple[str, Iterable[str]]] = [
         ("slices", spec.slices), ("sensitive", spec.sensitive), ("features.include", fs.include or []),
         ("features.exclude", fs.exclude), ("features.known_after", fs.known_after),
+        ("features.reviewed", fs.reviewed),
     ]
     present = set(columns)
     problems = []

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from loopline import __version__
 from loopline._errors import DataError, LooplineError, ModelError
 from loopline._progress import SILENT, Progress
 from loopline._threads import WAIT_POLICY, available_cores, openmp_settings
-from loopline.data import Prepared, Splits, SplitSummary, prepare
+from loopline.data import Finding, Prepared, Splits, SplitSummary, prepare
 from loopline.evaluation import Evaluation, compute_metrics, evaluate, ranking_metric
 from loopline.features import PredictionProfile, Profile
 from loopline.loop._lineage import VersionEvaluation, lineage_warnings
@@ -65,6 +65,8 @@ class TrainingOutcome:
     trained: dict[str, TrainedModel] = field(default_factory=dict, repr=False)
     """Every model of the run by name (baselines and candidates), to register another one later."""
     prepared: Prepared | None = field(default=None, repr=False)
+    refused: str | None = None
+    """Why ``promote`` was refused although the model beats every baseline (a leak warning stands); else None."""
 
 
 def code_version() -> str:
@@ -135,6 +137,9 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
                 lost = sorted({b.name for b in baselines} - set(beaten))
                 warnings.append(f"{best.name} does not beat the baseline(s) {', '.join(lost)} on test {primary}; "
                                 "it is registered but not promoted.")
+            refusal = leak_refusal(prepared.findings) if promote else None
+            if refusal is not None:
+                warnings.append(refusal)
 
             clock = time.perf_counter()
             report_dir = workspace.reports_root / spec.name / f"run-{run.run_id}"
@@ -143,7 +148,7 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
                 splits=splits.summaries, warnings=warnings,
                 facts=_facts(spec, prepared, best, run.run_id, refs, evaluation),
             )
-            promoted = promote and beats_all  # registering and promoting are one transaction
+            promoted = promote and beats_all and refusal is None  # registering and promoting: one transaction
             version = _register(registry, spec, prepared, best, run.run_id, valid, test, beaten, report, warnings,
                                 alias="champion" if promoted else None,
                                 reason=f"run {run.run_id}: best on validation {primary}, beats every baseline on test")
@@ -160,8 +165,19 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
         run_id=run.run_id, model_name=spec.name, best=best.name, version=version, promoted=promoted,
         beats_baselines=beats_all, models=models, evaluation=evaluation, report=report,
         splits=splits.summaries, warnings=warnings, timings=timings,
-        trained={m.name: m for m in [*fitted, *baselines]}, prepared=prepared,
+        trained={m.name: m for m in [*fitted, *baselines]}, prepared=prepared, refused=refusal,
     )
+
+
+def leak_refusal(findings: Sequence[Finding]) -> str | None:
+    """Why ``--promote`` refuses while a leak warning stands on a feature; None when none does."""
+    columns = list(dict.fromkeys(str(f.column) for f in findings if f.blocks_promotion))
+    if not columns:
+        return None
+    named = ", ".join(f"'{c}'" for c in columns)
+    return (f"not promoted: a leak warning stands on {named} (see above). If it is recorded after the event or "
+            f"derived from the label, add it to features.known_after; if you have checked that it is known when a "
+            f"row is scored, list it in features.reviewed: [{', '.join(columns)}]. Then train again.")
 
 
 def register_candidate(spec: ProblemSpec, workspace: Workspace, outcome: TrainingOutcome, name: str, *,

@@ -36,6 +36,7 @@ HASH_EXCLUDED = ("monitoring", "retrain")
 """Top-level keys that do not change the trained model, so :meth:`ProblemSpec.spec_hash` leaves them out."""
 UNHASHED_AT_DEFAULT: tuple[tuple[str, str, object], ...] = (
     ("features", "fixed_at_serving", {}),
+    ("features", "reviewed", []),
     ("label", "drop_missing", False),
     ("metrics", "other_k", []),
     ("metrics", "gain", "exponential"),
@@ -133,6 +134,9 @@ class FeaturesSpec(_Strict):
     high_cardinality_encoding: Literal["target", "hash"] = "target"
     hash_buckets: int = Field(default=256, ge=8)
     fixed_at_serving: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    reviewed: list[str] = Field(default_factory=list)
+    """Features whose leak warning was checked and accepted (known at prediction time after all): still reported,
+    no longer blocking ``--promote``."""
 
     @model_validator(mode="after")
     def _fixed_columns_are_features(self) -> FeaturesSpec:
