@@ -26,6 +26,7 @@ from loopline.data._load import fingerprint, load, load_table
 from loopline.data._prepare import Prepared, prepare, select_features
 from loopline.data._references import check_references
 from loopline.data._sampling import ReservoirSampler, correct_for_downsampling, downsample_negatives
+from loopline.data._shift import rates_differ
 from loopline.data._split import EntityOverlap, SplitFrames, split_by_time
 from loopline.data._sql import (
     check_expression,
@@ -69,6 +70,7 @@ __all__ = [
     "load_table",
     "make_labels",
     "prepare",
+    "rates_differ",
     "recorded_after_event",
     "referenced_columns",
     "run_query",

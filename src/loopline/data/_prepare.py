@@ -35,6 +35,7 @@ from loopline.data._load import fingerprint, load, load_table
 from loopline.data._ranking_checks import check_group_ids, check_queries_within_splits, check_relevance
 from loopline.data._references import check_references
 from loopline.data._sampling import downsample_negatives
+from loopline.data._shift import split_rates
 from loopline.data._split import NAMES, split_by_time, summarize
 from loopline.data._types import Schema, Splits
 from loopline.data._validate import ValidationReport, validate
@@ -151,6 +152,9 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     findings = leak_review(findings, spec.features.reviewed)
     if spec.entity is not None and parts.overlap is not None:
         findings += shared_entities(parts.overlap, entity=spec.entity, grouped=spec.split.group_by_entity)
+    if binary:
+        findings += split_rates({name: (float(part[label].sum()), float(len(part)))
+                                 for name, part in zip(NAMES, (parts.train, parts.valid, parts.test), strict=True)})
     progress.advance()
 
     train = parts.train

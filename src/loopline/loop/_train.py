@@ -5,6 +5,7 @@ This is the only place the offline stages are wired together; the CLI calls :fun
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import tempfile
@@ -120,6 +121,7 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
                      for m in [*baselines, *fitted]}
             best = _choose(fitted, valid, spec.primary_metric)
             refs = dict(references(splits.test)) if references is not None else {}
+            refs.update(uncalibrated(best, splits.test))
             others = [m for m in [*fitted, *baselines] if m is not best]
             champion, champion_name, champion_notes = _current_champion(registry, spec, splits.test)
             evaluation = evaluate(best, splits.test, spec, label=splits.label, time=splits.time, split="test",
@@ -167,6 +169,15 @@ def train(spec: ProblemSpec, workspace: Workspace, *, promote: bool = False,
         splits=splits.summaries, warnings=warnings, timings=timings,
         trained={m.name: m for m in [*fitted, *baselines]}, prepared=prepared, refused=refusal,
     )
+
+
+def uncalibrated(model: TrainedModel, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``{"<name> uncalibrated": predictions}`` for a calibrated model, to report beside its calibrated metrics."""
+    if getattr(model, "calibrator", None) is None:
+        return {}
+    bare = copy.copy(model)
+    bare.calibrator = None  # type: ignore[attr-defined]
+    return {f"{model.name} uncalibrated": np.asarray(bare.predict(frame), dtype=np.float64)}
 
 
 def leak_refusal(findings: Sequence[Finding]) -> str | None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from loopline._errors import ModelError
 from loopline._progress import SILENT, Progress
-from loopline.data import Splits
+from loopline.data import Splits, rates_differ
 from loopline.models._baselines import fit_constant, fit_heuristic, fit_random
 from loopline.models._calibration import choose_calibrator
 from loopline.models._lightgbm import RankingMetric, check_lightgbm_params, fit_lightgbm
@@ -85,6 +85,15 @@ def train_candidates(splits: Splits, spec: ProblemSpec, *, progress: Progress = 
     return models
 
 
+def prior_shifted(targets: Targets) -> bool:
+    """Whether validation's label rate differs from training's (corrected for negative downsampling) beyond noise."""
+    y_train, y_valid = np.asarray(targets.y_train, dtype=np.float64), np.asarray(targets.y_valid, dtype=np.float64)
+    positives, negatives = float(y_train.sum()), float(len(y_train) - y_train.sum())
+    if targets.negative_rate is not None:
+        negatives /= targets.negative_rate  # the negatives training stood for
+    return rates_differ(positives, positives + negatives, float(y_valid.sum()), float(len(y_valid)))
+
+
 def _assemble(name: str, fitted: Fitted, targets: Targets, spec: ProblemSpec, *, features: tuple[str, ...],
               is_baseline: bool) -> Model:
     model = Model(name=name, task=spec.task, features=features, scorer=fitted.scorer, link=fitted.link,
@@ -97,9 +106,14 @@ def _assemble(name: str, fitted: Fitted, targets: Targets, spec: ProblemSpec, *,
     y = targets.y_valid
     p = model.from_margin(fitted.valid_margin)
     if not is_baseline and len(np.unique(y)) == 2:
-        model.calibrator, losses = choose_calibrator(spec.models.calibration, p, y, seed=spec.seed)
+        shifted = prior_shifted(targets)
+        times = targets.valid[spec.event_time].to_numpy() if spec.event_time in targets.valid.columns else None
+        model.calibrator, losses = choose_calibrator(spec.models.calibration, p, y, seed=spec.seed, times=times,
+                                                     shape_only_fit=shifted)
         model.params["calibration"] = {"setting": spec.models.calibration, "kept": model.calibration,
-                                       "crossfit_valid_log_loss": losses}
+                                       "crossfit_valid_log_loss": losses, "judged_on": "later and earlier half of "
+                                       "validation" if times is not None else "random halves of validation",
+                                       "shape_only": shifted}
         if model.calibrator is not None:
             p = model.calibrator.apply(p)
     if spec.task == "binary":
