@@ -32,7 +32,18 @@ def test_cost_threshold_equals_brute_force(seed: int, fp: float, fn: float) -> N
     p = np.round(rng.beta(2, 5, 400), 2)  # many ties
     y = (rng.random(400) < p).astype(int)
     chosen = choose_threshold(y, p, DecisionSpec(false_positive_cost=fp, false_negative_cost=fn))
-    assert chosen == _brute_force(y, p, fp, fn)
+    best = _brute_force(y, p, fp, fn)
+    assert ((p >= chosen) == (p >= best)).all()  # the same decisions on every row
+    below = p[p < best]  # and the threshold lies halfway down to the next lower score
+    if best <= p.max():
+        assert chosen == pytest.approx((best + (below.max() if len(below) else 0.0)) / 2, abs=1e-15)
+
+
+def test_a_plateau_of_tied_scores_does_not_flip_on_a_last_bit_difference() -> None:
+    y = np.array([0, 1, 1, 0, 1, 0])
+    p = np.array([0.2, 0.7, 0.7, 0.7, 0.9, 0.1])  # a plateau at 0.7, as isotonic calibration gives
+    t = choose_threshold(y, p, DecisionSpec())
+    assert (np.nextafter(p, -np.inf) >= t).tolist() == (p >= t).tolist() == (np.nextafter(p, np.inf) >= t).tolist()
 
 
 @pytest.mark.parametrize("floor", [0.5, 0.8, 0.95, 1.0])
@@ -42,7 +53,7 @@ def test_recall_floor_gives_the_highest_threshold_that_meets_it(floor: float) ->
     y = (rng.random(1000) < p).astype(int)
     t = choose_threshold(y, p, DecisionSpec(recall_floor=floor))
     recall = ((p >= t) & (y == 1)).sum() / y.sum()
-    higher = np.unique(p[p > t])
+    higher = np.unique(p[p > p[p >= t].min()])  # the scores above the lowest one made positive
     assert recall >= floor
     assert len(higher) == 0 or ((p >= higher[0]) & (y == 1)).sum() / y.sum() < floor
 

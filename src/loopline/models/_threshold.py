@@ -2,7 +2,10 @@
 
 A row is predicted positive when ``p >= threshold``. The candidates are the distinct predicted
 values (each one makes every row scored at least that high positive), plus one just above the
-highest score (nothing positive):
+highest score (nothing positive). The threshold returned for a chosen value lies halfway down to the
+next lower distinct value (to 0 below the lowest): it makes exactly the same decisions on validation,
+and a score computed another way (the compiled serving path, a last-bit difference) cannot flip a
+whole plateau of tied scores, as calibrated (isotonic) scores have.
 
 - ``decision.recall_floor``: the highest threshold whose recall is at least the floor;
 - ``decision.precision_floor``: the lowest threshold whose precision is at least the floor;
@@ -12,11 +15,11 @@ highest score (nothing positive):
 >>> from loopline.spec import DecisionSpec
 >>> y, p = np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])
 >>> choose_threshold(y, p, DecisionSpec())
-0.9
+0.75
 >>> choose_threshold(y, p, DecisionSpec(false_negative_cost=5.0))
-0.4
+0.25
 >>> choose_threshold(y, p, DecisionSpec(recall_floor=1.0))
-0.4
+0.25
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, decision: DecisionSpec) -> fl
     order = np.argsort(-p, kind="stable")
     p_sorted, y_sorted = p[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(p_sorted) != 0), len(p_sorted) - 1]  # last row of each distinct value
-    thresholds = p_sorted[last]  # descending
+    values = p_sorted[last]  # descending
+    thresholds = (values + np.r_[values[1:], 0.0]) / 2.0  # halfway down to the next lower value
     tp = np.cumsum(y_sorted)[last]
     fp = (last + 1) - tp
     positives = float(y.sum())
@@ -59,5 +63,5 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, decision: DecisionSpec) -> fl
     nothing = positives * decision.false_negative_cost  # threshold above every score
     best = int(np.argmin(cost))
     if nothing <= cost[best]:
-        return float(np.nextafter(p_sorted[0], np.inf))
+        return float(min(1.0, p_sorted[0] + 1e-9)) if p_sorted[0] < 1.0 else float(np.nextafter(1.0, np.inf))
     return float(thresholds[best])
