@@ -93,7 +93,10 @@ def test_splits_and_facts_tables() -> None:
     table = splits_table(SPLITS, task="binary", current="test")
     assert table is not None
     assert table.row_marks == ("", "", "current")
-    assert [c.text for c in table.rows[2]] == ["test", "8,000", SPLITS[2].start, SPLITS[2].end, "5.50%", "2,950"]
+    assert [c.text for c in table.rows[2]] == ["test", "8,000", SPLITS[2].start.replace("T", " "),
+                                               SPLITS[2].end.replace("T", " "), "5.50%", "2,950"]
+    ranking = splits_table(SPLITS, task="ranking", current="test")
+    assert ranking is not None and ranking.headers[4].text == "mean relevance" and ranking.rows[2][4].text == "0.055"
     assert splits_table((), task="binary", current="test") is None
 
     evaluation = binary_evaluation()
