@@ -51,5 +51,6 @@ def mixed_schema(frame: pd.DataFrame) -> Schema:
 
 
 def small_spec(**over: object) -> FeaturesSpec:
-    """High cardinality above 20 distinct values, so ``user`` is high-cardinality and ``plan`` is not."""
-    return FeaturesSpec.model_validate({"high_cardinality": 20, "hash_buckets": 16, **over})
+    """High cardinality above 20 distinct values for both learners, so ``user`` is target-encoded (or hashed) and
+    ``plan`` is one-hot (linear) or native codes (tree)."""
+    return FeaturesSpec.model_validate({"high_cardinality": 20, "native_max_levels": 20, "hash_buckets": 16, **over})

@@ -9,7 +9,7 @@ import pytest
 
 from loopline import features
 
-MODULES = ["_categories", "_coerce", "_hashing", "_label_profile", "_numeric", "_preprocessor", "_profile",
+MODULES = ["_categories", "_coerce", "_hashing", "_label_profile", "_numeric", "_plan", "_preprocessor", "_profile",
            "_state", "_time"]
 
 

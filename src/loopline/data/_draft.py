@@ -84,7 +84,9 @@ _NOTES: dict[str, str] = {
     "features.exclude": "never features",
     "features.types": "override inferred kinds, e.g. {plan: categorical}",
     "features.known_after": "recorded after the event: never features",
-    "features.high_cardinality": "more values than this: target or hash encoding instead of one-hot",
+    "features.high_cardinality": "linear models: more values than this: target or hash encoding instead of one-hot",
+    "features.native_max_levels": "LightGBM: native categories up to this many values (and 20 rows per value); "
+                                  "more: target or hash",
     "features.high_cardinality_encoding": "target (out-of-fold) | hash",
     "features.hash_buckets": "buckets of the hash encoding",
     "features.fixed_at_serving": "trained on as logged, held at a value in every prediction, e.g. {position: 0}",
@@ -117,7 +119,8 @@ _NOTES: dict[str, str] = {
     "models.calibration": "auto | isotonic | platt | none",
     "models.early_stopping_rounds": "LightGBM stops after this many rounds without improvement",
     "models.lightgbm": "LightGBM parameters, e.g. {num_leaves: 63}",
-    "models.tune": "a search under a time budget, e.g. {budget: 5m} (needs loopline[tune])",
+    "models.tune": "search LightGBM's parameters (untuned first, cheap subsamples first): {budget: 5m}, or "
+                   "{trials: 50} to repeat exactly, or both (needs loopline[tune])",
     "sampling": "of the training rows",
     "sampling.negative_rate": "keep this share of negatives (binary); calibration corrects for it",
     "sampling.max_rows": "a uniform sample of at most this many rows",

@@ -114,7 +114,8 @@ def prepare(spec: ProblemSpec, *, since: datetime | None = None, until: datetime
     labelled, unlabelled = _labelled(frame, label, drop_missing=spec.label.drop_missing, where=where)
     labelled[label] = normalize_label(labelled[label], spec.task, column=label, where=where,
                                       positive=spec.label.positive)
-    schema = infer_schema(labelled, types=spec.features.types)
+    # a feature table's key listed in features.include is a category (an airport code, not a magnitude) unless typed
+    schema = infer_schema(labelled, types={**dict.fromkeys(included_keys(spec), "categorical"), **spec.features.types})
     ids = tuple(c for c in (spec.entity, spec.unit, spec.group) if c)
     if spec.task == "ranking" and spec.group is not None:
         check_group_ids(labelled, spec.group, where=where)
@@ -241,7 +242,8 @@ def _within(frame: pd.DataFrame, column: str, since: datetime | None, until: dat
 
 
 def select_features(spec: ProblemSpec, schema: Schema, report: ValidationReport) -> tuple[str, ...]:
-    """The columns models may use: never the label, event time, ids, ``known_after`` or excluded columns."""
+    """The columns models may use: never the label, event time, ids, ``known_after`` or excluded columns; a feature
+    table's key only when ``features.include`` lists it."""
     fs = spec.features
     reserved = {spec.label.target, spec.event_time, spec.entity, spec.unit, spec.group}
     for table in spec.feature_tables:
@@ -253,6 +255,10 @@ def select_features(spec: ProblemSpec, schema: Schema, report: ValidationReport)
             raise DataError(f"features.include names {absent}, which are not in the data; the columns are "
                             f"{list(schema.names())}.")
         chosen = [c for c in fs.include if c not in set(fs.known_after)]
+        reserved -= set(included_keys(spec))  # a key asked for by name is a feature; unasked, it stays an id
+        for name in [c for c in chosen if c in reserved]:
+            report.add("info", "not_a_feature", name, f"features.include lists '{name}', which is the label, the "
+                       "event time, an id (entity, unit, group) or a feature table's time: it is never a feature.")
     else:
         dropped = {*report.flagged("constant"), *report.flagged("duplicate_column"), *report.flagged("id_like")}
         chosen = [c for c in schema.names() if c not in reserved and c not in dropped and c not in set(fs.exclude)
@@ -275,6 +281,14 @@ def select_features(spec: ProblemSpec, schema: Schema, report: ValidationReport)
         raise DataError(f"no feature columns are left in the data of {spec.source_name}: every column is the label, "
                         "the event time, an id, excluded or unusable. Add columns or loosen features.exclude.")
     return tuple(chosen)
+
+
+def included_keys(spec: ProblemSpec) -> list[str]:
+    """Feature-table keys that ``features.include`` lists and that are not the label, event time or an id: these
+    are features (categorical unless ``features.types`` says otherwise); a key not listed stays out, as an id."""
+    ids = {spec.label.target, spec.event_time, spec.entity, spec.unit, spec.group}
+    keys = {k for table in spec.feature_tables for k in table.keys}
+    return [c for c in spec.features.include or [] if c in keys and c not in ids]
 
 
 def _binary_relevance(values: pd.Series) -> bool:

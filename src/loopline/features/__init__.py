@@ -2,9 +2,11 @@
 
 ``build_preprocessor(schema, features, spec=..., task=..., for_model="linear" | "tree")`` returns an
 unfitted :class:`Preprocessor`, a scikit-learn transformer built from the schema's column kinds:
-imputation and scaling for numbers, one-hot or integer codes for categories, out-of-fold target
-encoding or hashing for high-cardinality categories, calendar features for timestamps and hashed
-TF-IDF for text. Its fitted state is plain JSON (``get_state`` / ``from_state``), never pickle.
+imputation and scaling for numbers, categories the way each learner likes them (one-hot up to
+``features.high_cardinality`` values for linear models, LightGBM's native category codes up to
+``features.native_max_levels`` for trees, out-of-fold target encoding or hashing beyond), calendar
+features for timestamps and hashed TF-IDF for text. Its fitted state is plain JSON (``get_state`` /
+``from_state``), never pickle.
 
 :class:`Profile` records what the training data looked like (quantiles, histograms, category
 shares, missing shares, the label rate; weighted to undo sampling when weights are given) for drift

@@ -15,8 +15,11 @@ columns of the training rows are encoded out of fold (see ``_target.py``).
 >>> pre = build_preprocessor(schema, ["x", "c"], spec=FeaturesSpec(), task="binary", for_model="tree")
 >>> pre.fit_transform(pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]})).tolist()
 [[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]
->>> pre.feature_names_out_, pre.categorical_indices_
-(['x', 'c'], [1])
+>>> pre.feature_names_out_, pre.categorical_indices_, pre.encodings_
+(['x', 'c'], [1], {'x': 'numeric', 'c': 'codes'})
+
+``encodings_`` names the encoding each source column got (see ``_plan.py`` for the rule per learner); the
+models record it in their params.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from loopline._errors import FeatureError
-from loopline.data import Schema
+from loopline.data import Kind, Schema
 from loopline.features._encoder import Encoder, Matrix
-from loopline.features._plan import encoder_from_state, plan_encoders
+from loopline.features._plan import encoder_from_state, encoding_of, plan_encoders, recurring
 from loopline.features._state import jsonable
 from loopline.features._text import DEFAULT_TEXT_FEATURES
 from loopline.spec import FeaturesSpec, Task
@@ -61,10 +64,16 @@ class Preprocessor(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def _plan(self) -> list[Encoder]:
+    def _plan(self, X: pd.DataFrame | None = None) -> list[Encoder]:
+        fleeting: frozenset[str] = frozenset()
+        if X is not None and self.for_model == "tree":
+            fleeting = frozenset(c.name for c in self.schema.columns if c.name in self.features
+                                 and Kind(c.kind) == Kind.CATEGORICAL and c.n_unique > self.spec.high_cardinality
+                                 and c.name in X.columns and not recurring(X[c.name]))
         return plan_encoders(self.schema, self.features, spec=self.spec, task=self.task, mode=self.for_model,
                              seed=self.seed, text_features=self.text_features, smoothing=self.smoothing,
-                             min_frequency=self.min_frequency, folds=self.folds)
+                             min_frequency=self.min_frequency, folds=self.folds,
+                             rows=None if X is None else len(X), fleeting=fleeting)
 
     def _check_fit_input(self, X: pd.DataFrame, y: np.ndarray | None) -> None:
         self._check_frame(X, self._plan())
@@ -76,7 +85,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> Preprocessor:
         """Fit every encoder on the training frame; ``y`` is needed only for target encoding."""
         self._check_fit_input(X, y)
-        encoders = self._plan()
+        encoders = self._plan(X)
         for encoder in encoders:
             encoder.fit(X[encoder.column], y)
         self._set_fitted(encoders)
@@ -85,7 +94,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit_transform(self, X: pd.DataFrame, y: np.ndarray | None = None) -> Matrix:
         """Fit and transform the training frame; target-encoded columns are encoded out of fold."""
         self._check_fit_input(X, y)
-        encoders = self._plan()
+        encoders = self._plan(X)
         blocks = [encoder.fit_transform(X[encoder.column], y) for encoder in encoders]
         self._set_fitted(encoders)
         return _stack(blocks, len(X))
@@ -95,6 +104,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.feature_names_out_: list[str] = []
         self.source_columns_: list[str] = []
         self.categorical_indices_: list[int] = []
+        self.encodings_: dict[str, str] = {encoder.column: encoding_of(encoder) for encoder in encoders}
         for encoder in encoders:
             start = len(self.feature_names_out_)
             names = encoder.names()
@@ -192,8 +202,9 @@ def build_preprocessor(schema: Schema, features: Sequence[str], *, spec: Feature
                        text_features: int = DEFAULT_TEXT_FEATURES) -> Preprocessor:
     """An unfitted :class:`Preprocessor` for ``features``, checked against the schema now.
 
-    ``for_model`` picks the encodings: ``'linear'`` (scaled, one-hot, indicators) or ``'tree'``
-    (raw values with NaN, integer category codes listed in ``categorical_indices_``).
+    ``for_model`` picks the encodings: ``'linear'`` (scaled, one-hot up to ``spec.high_cardinality`` values,
+    indicators) or ``'tree'`` (raw values with NaN, native category codes up to ``spec.native_max_levels``
+    values, listed in ``categorical_indices_``); categoricals with more values are target-encoded or hashed.
     """
     pre = Preprocessor(schema, list(features), spec=spec, task=task, for_model=for_model, seed=seed,
                        text_features=text_features)

@@ -1,8 +1,22 @@
 """LightGBM candidates: binary, multiclass, regression and lambdarank, early-stopped on validation.
 
 Inputs come from the ``tree`` preprocessing (raw numbers with NaN, integer category codes that
-LightGBM treats as categorical). The parameters are loopline's defaults, then ``models.lightgbm``
-from the spec (a round-count alias such as ``num_boost_round`` caps the rounds). On downsampled
+LightGBM treats as categorical: every categorical with up to ``features.native_max_levels`` values and 20
+training rows per value, see ``features._plan``). The parameters are loopline's defaults, then
+``models.lightgbm`` from the spec (a round-count alias such as ``num_boost_round`` caps the rounds). The params
+recorded with the model say, under ``encodings``, which encoding each feature got.
+
+Categorical splits are regularised by LightGBM's own settings (``CATEGORICAL``): at each node LightGBM orders
+a feature's categories by ``sum_gradient / (sum_hessian + cat_smooth)`` and searches at most
+``max_cat_threshold`` split points along that order, adding ``cat_l2`` to the hessian of each side and
+requiring ``min_data_per_group`` rows on each side; categories with too few rows to be binned go with missing
+values and categories never seen in training, to the side of every split that holds none of the chosen ones.
+Loopline keeps LightGBM's defaults for ``cat_smooth`` and ``cat_l2`` (10 each: a category needs some tens of
+rows before its own mean outweighs the smoothing), ``max_cat_to_onehot`` (4) and ``max_cat_threshold`` (32), and
+lowers ``min_data_per_group`` from 100 to 50, the ``min_child_samples`` of every other split, so a group of
+categories needs the rows any leaf does. (On three seeded tables with a 104-value column, LightGBM's defaults,
+``min_data_per_group`` 20, ``cat_smooth`` 30 or ``max_cat_threshold`` 64 moved test AUC by less than 0.01 either
+way; native categories against target encoding gained 0.10 to 0.15.) On downsampled
 binary data the validation set carries ``ln(negative_rate)`` as its initial score, so early stopping
 judges the corrected probabilities. The booster kept is cut at the best iteration and re-read from
 its text model, which is exactly what is stored.
@@ -64,6 +78,9 @@ OBJECTIVES: dict[Task, frozenset[str]] = {
 }
 _SOURCE_LOCATION = re.compile(r"\s+at \S+, line \d+")  # where in LightGBM's C++ a check failed
 MAX_GRADE = 30  # LightGBM's default label_gain has 31 entries
+CATEGORICAL: dict[str, Any] = {"cat_smooth": 10.0, "cat_l2": 10.0, "min_data_per_group": 50, "max_cat_threshold": 32,
+                               "max_cat_to_onehot": 4}
+"""LightGBM's regularisation of categorical splits, as loopline sets it (see the module docstring)."""
 OWN_METRICS = ("map", "mrr")
 """Ranking metrics LightGBM early-stops on through loopline's ``feval`` (LightGBM's own differ in threshold, ties)."""
 Feval = Callable[[np.ndarray, lgb.Dataset], tuple[str, float, bool]]
@@ -129,7 +146,7 @@ def lightgbm_params(spec: ProblemSpec, n_classes: int | None) -> tuple[dict[str,
     objective, metric = DEFAULTS[spec.task]
     params: dict[str, Any] = {
         "objective": objective, "metric": metric, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 50,
-        "seed": spec.seed, "deterministic": True, "force_row_wise": True, "verbosity": -1,
+        "seed": spec.seed, "deterministic": True, "force_row_wise": True, "verbosity": -1, **CATEGORICAL,
     }
     if spec.task == "multiclass":
         params["num_class"] = n_classes
@@ -246,7 +263,7 @@ def fit_lightgbm(targets: Targets, splits: Splits, spec: ProblemSpec, *,
     used = {k: v for k, v in params.items() if k != "verbosity"}
     used.update(openmp_settings())
     used.update({"max_rounds": rounds, "best_iteration": int(booster.current_iteration()), "valid_scores": scores,
-                 **extra})
+                 "encodings": dict(data.preprocessor.encodings_), **extra})
     return Fitted(LightGBMScorer(data.preprocessor, booster), TASK_LINKS[spec.task], used, margin)
 
 

@@ -142,7 +142,7 @@ def fit_linear(targets: Targets, splits: Splits, spec: ProblemSpec) -> Fitted:
     params: dict[str, Any] = {
         "model": "logistic" if logistic else "ridge", "C": best, "grid": grid,
         "valid_loss_by_C": {str(c): fits[c][0] for c in grid}, "inputs": int(coef.shape[1]),
-        "converged": all(f[3] for f in fits.values()),
+        "converged": all(f[3] for f in fits.values()), "encodings": dict(getattr(pre, "encodings_", {})),
     }
     if best == grid[0]:  # (the weakest edge only means: as good as unregularised, which is no warning)
         params["notes"] = [f"linear: the best regularisation C={best:g} is the strongest searched ({grid[0]:g} to "

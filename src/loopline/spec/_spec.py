@@ -37,6 +37,7 @@ HASH_EXCLUDED = ("monitoring", "retrain")
 UNHASHED_AT_DEFAULT: tuple[tuple[str, str, object], ...] = (
     ("features", "fixed_at_serving", {}),
     ("features", "reviewed", []),
+    ("features", "native_max_levels", 1000),
     ("label", "drop_missing", False),
     ("metrics", "other_k", []),
     ("metrics", "gain", "exponential"),
@@ -131,6 +132,11 @@ class FeaturesSpec(_Strict):
     types: dict[str, ColumnType] = Field(default_factory=dict)
     known_after: list[str] = Field(default_factory=list)
     high_cardinality: int = Field(default=50, ge=2)
+    """Linear models: a categorical with more values than this is target-encoded or hashed instead of one-hot."""
+    native_max_levels: int = Field(default=1000, ge=2)
+    """Tree models (LightGBM): a categorical with at most this many values (and training rows to match: 20 per
+    value on average) is given as native category codes, with more it is target-encoded or hashed (see
+    ``loopline.features._plan``)."""
     high_cardinality_encoding: Literal["target", "hash"] = "target"
     hash_buckets: int = Field(default=256, ge=8)
     fixed_at_serving: dict[str, float | int | str | bool] = Field(default_factory=dict)
@@ -226,8 +232,19 @@ class BaselineSpec(_Strict):
 
 
 class TuneSpec(_Strict):
-    budget: Duration = timedelta(minutes=2)
+    """A search over LightGBM's parameters: at most ``trials`` parameter sets (the untuned one first), within
+    ``budget``. ``trials`` alone has no time limit, so the same spec and data choose the same parameters; with
+    neither, the budget is two minutes (``tune: {}`` hashes as it did before ``budget`` could be left out)."""
+
+    budget: Duration | None = None
     trials: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_budget(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("budget") is None and data.get("trials") is None:
+            return {**data, "budget": timedelta(minutes=2)}
+        return data
 
 
 class ModelsSpec(_Strict):
