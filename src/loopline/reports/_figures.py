@@ -158,20 +158,26 @@ def cost_figure(curve: Curve, *, threshold: float | None) -> go.Figure:
     return fig
 
 
-def importance_figure(importance: Sequence[tuple[str, float]], *, top: int = 20) -> go.Figure:
-    """Horizontal bars of the ``top`` features by absolute importance, largest at the top."""
-    ranked = sorted((item for item in importance if is_number(item[1])), key=lambda item: -abs(item[1]))[:top]
+def _signed_bars(items: Sequence[tuple[str, float]], *, top: int, hover: str) -> tuple[go.Figure, int]:
+    """Horizontal bars of the ``top`` items by magnitude, largest at the top, blue when positive and red when
+    negative; the figure and how many bars it holds (its layout is the caller's)."""
+    ranked = sorted((item for item in items if is_number(item[1])), key=lambda item: -abs(item[1]))[:top]
     ranked.reverse()
     fig = go.Figure(go.Bar(
         x=[v for _, v in ranked], y=[n for n, _ in ranked], orientation="h",
-        marker={"color": [MODEL_COLOR if v >= 0 else ACCENT_COLOR for _, v in ranked]},
-        hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+        marker={"color": [MODEL_COLOR if v >= 0 else ACCENT_COLOR for _, v in ranked]}, hovertemplate=hover,
     ))
-    title = f"Feature importance (top {len(ranked)})" if len(importance) > len(ranked) else "Feature importance"
-    fig.update_layout(base_layout(title=title, x_title="importance", y_title="",
-                                  height=max(240, 90 + 24 * len(ranked))))
     fig.update_layout(showlegend=False, margin={"l": 20})
     fig.update_yaxes(automargin=True)
+    return fig, len(ranked)
+
+
+def importance_figure(importance: Sequence[tuple[str, float]], *, top: int = 20) -> go.Figure:
+    """Horizontal bars of the ``top`` features by absolute importance, largest at the top."""
+    fig, shown = _signed_bars(importance, top=top, hover="%{y}: %{x:.4g}<extra></extra>")
+    title = f"Feature importance (top {shown})" if len(importance) > shown else "Feature importance"
+    fig.update_layout(base_layout(title=title, x_title="importance", y_title="", height=max(240, 90 + 24 * shown)))
+    fig.update_layout(showlegend=False, margin={"l": 20})
     return fig
 
 
@@ -213,20 +219,14 @@ def over_time_figure(points: Sequence[TimePoint], *, metric: str, overall: float
 def coefficients_figure(coefficients: Sequence[tuple[str, float]], *, top: int = 20) -> go.Figure:
     """A linear model's signed coefficients (the ``top`` largest by magnitude, largest at the top): positive
     ones push the score up (blue), negative ones down (red)."""
-    ranked = sorted((c for c in coefficients if is_number(c[1])), key=lambda c: -abs(c[1]))[:top]
-    ranked.reverse()
-    fig = go.Figure(go.Bar(
-        x=[v for _, v in ranked], y=[n for n, _ in ranked], orientation="h",
-        marker={"color": [MODEL_COLOR if v >= 0 else ACCENT_COLOR for _, v in ranked]},
-        hovertemplate="%{y}: %{x:+.4g} per standard deviation (per unit for a 0/1 input)<extra></extra>",
-    ))
-    shown = f"top {len(ranked)} " if len(coefficients) > len(ranked) else ""
-    fig.update_layout(base_layout(title=f"Coefficients ({shown}signed, standardized inputs)",
+    fig, shown = _signed_bars(coefficients, top=top, hover="%{y}: %{x:+.4g} per standard deviation (per unit for a "
+                                                          "0/1 input)<extra></extra>")
+    some = f"top {shown} " if len(coefficients) > shown else ""
+    fig.update_layout(base_layout(title=f"Coefficients ({some}signed, standardized inputs)",
                                   x_title="change of the raw score per standard deviation", y_title="",
-                                  height=max(240, 90 + 24 * len(ranked))))
-    fig.add_vline(x=0, line={"color": "#6b7280", "width": 1})
+                                  height=max(240, 90 + 24 * shown)))
     fig.update_layout(showlegend=False, margin={"l": 20})
-    fig.update_yaxes(automargin=True)
+    fig.add_vline(x=0, line={"color": "#6b7280", "width": 1})
     return fig
 
 

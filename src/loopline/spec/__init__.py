@@ -46,6 +46,7 @@ from loopline.spec._retrain import (
     ShadowGate,
     TriggersSpec,
 )
+from loopline.spec._serving_spec import FirstStageSpec, ServingSpec
 from loopline.spec._spec import (
     HASH_EXCLUDED,
     UNHASHED_AT_DEFAULT,
@@ -56,13 +57,11 @@ from loopline.spec._spec import (
     EventLabelSpec,
     FeaturesSpec,
     FeatureTableSpec,
-    FirstStageSpec,
     LabelSpec,
     ModelKind,
     ModelsSpec,
     ProblemSpec,
     SamplingSpec,
-    ServingSpec,
     SplitSpec,
     TuneSpec,
 )
